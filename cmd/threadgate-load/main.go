@@ -1,0 +1,304 @@
+// Command threadgate-load measures the gateway under load on this machine.
+//
+// It starts a Graph API sink (a local HTTP server that answers every Graph
+// call with success and counts them), starts the threadgate binary as a child
+// process pointed at the sink, and starts a reference handler: a bare
+// net/http server that only reads the body, checks the HMAC and answers 200.
+// It then sends signed webhooks (one text message each, from many users) with
+// N connections for D seconds to the reference and then to the gateway, and
+// prints for each: requests per second, p50/p99 latency, non-2xx answers, and
+// for the gateway the Graph calls expected vs received and its peak RSS.
+//
+//	go build -o /tmp/threadgate ./cmd/threadgate
+//	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s
+//
+// Every address it uses is on the loopback interface; the run is bounded in
+// time and stops by itself.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/threadgate/threadgate/messenger"
+)
+
+const secret = "load-test-app-secret"
+
+type options struct {
+	bin      string
+	conns    int
+	duration time.Duration
+	users    int
+	settle   time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "", "path to the threadgate binary to measure (required)")
+	flag.IntVar(&o.conns, "c", 32, "concurrent connections")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to send to each target")
+	flag.IntVar(&o.users, "users", 1000, "distinct senders the webhooks come from")
+	flag.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for the gateway's Graph calls after the load")
+	flag.Parse()
+	if o.bin == "" || o.conns <= 0 || o.duration <= 0 || o.users <= 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "threadgate-load:", err)
+		os.Exit(1)
+	}
+}
+
+// result is what one load phase measured.
+type result struct {
+	name      string
+	requests  int
+	non2xx    int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r *result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func (r *result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.latencies)-1) * p)
+	return r.latencies[i]
+}
+
+func run(o options, out io.Writer) error {
+	sink := newSink()
+	sinkSrv, sinkURL, err := listen(sink)
+	if err != nil {
+		return err
+	}
+	defer sinkSrv.Close()
+
+	refSrv, refURL, err := listen(http.HandlerFunc(reference))
+	if err != nil {
+		return err
+	}
+	defer refSrv.Close()
+
+	gw, gwURL, err := startGateway(o.bin, sinkURL)
+	if err != nil {
+		return err
+	}
+	defer gw.Process.Kill()
+
+	ref := load("reference net/http", refURL+"/webhook", o)
+	gwRes := load("threadgate", gwURL+"/webhook", o)
+	accepted := gwRes.requests - gwRes.non2xx - gwRes.errors
+	deadline := time.Now().Add(o.settle)
+	for sink.calls.Load() < int64(accepted) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	rss := peakRSS(gw.Process.Pid)
+	_ = gw.Process.Signal(syscall.SIGTERM)
+	exitErr := gw.Wait()
+
+	fmt.Fprintf(out, "machine: %d CPUs, %d connections, %s per target, %d users\n\n",
+		runtime.NumCPU(), o.conns, o.duration, o.users)
+	fmt.Fprintf(out, "%-20s %10s %10s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors")
+	for _, r := range []*result{ref, gwRes} {
+		fmt.Fprintf(out, "%-20s %10.0f %10s %10s %8d %8d\n", r.name, r.rps(), r.percentile(0.50).Round(time.Microsecond),
+			r.percentile(0.99).Round(time.Microsecond), r.non2xx, r.errors)
+	}
+	fmt.Fprintf(out, "\nthreadgate/reference: req/s %.2fx, p99 %.2fx\n", gwRes.rps()/ref.rps(),
+		float64(gwRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
+	fmt.Fprintf(out, "graph calls: expected %d (one echo per accepted webhook), received %d\n", accepted, sink.calls.Load())
+	fmt.Fprintf(out, "gateway peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
+	if exitErr != nil {
+		fmt.Fprintf(out, "gateway exit after SIGTERM: %v\n", exitErr)
+	} else {
+		fmt.Fprintln(out, "gateway exit after SIGTERM: 0")
+	}
+	if sink.calls.Load() < int64(accepted) {
+		return fmt.Errorf("the gateway lost events: %d accepted, %d Graph calls received", accepted, sink.calls.Load())
+	}
+	return nil
+}
+
+// reference is the bare handler the gateway is compared with: read the body,
+// check the HMAC, answer 200.
+func reference(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	io.WriteString(w, "EVENT_RECEIVED")
+}
+
+// sink stands in for the Graph API: every call succeeds and is counted.
+type sink struct{ calls atomic.Int64 }
+
+func newSink() *sink { return &sink{} }
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	if strings.HasSuffix(r.URL.Path, "/messages") {
+		s.calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"recipient_id":"1","message_id":"m_1"}`)
+		return
+	}
+	io.WriteString(w, `{"success":true}`)
+}
+
+func listen(h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+const loadRules = `version: 1
+rules:
+  - name: echo
+    do:
+      - echo: "[bot] "
+`
+
+func startGateway(bin, graphURL string) (*exec.Cmd, string, error) {
+	dir, err := os.MkdirTemp("", "threadgate-load")
+	if err != nil {
+		return nil, "", err
+	}
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(loadRules), 0o644); err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--rules", rulesPath, "--addr", addr, "--log-level", "warn")
+	cmd.Env = append(os.Environ(),
+		"PAGE_ACCESS_TOKEN=load-test-token",
+		"APP_SECRET="+secret,
+		"GRAPH_API_URL="+graphURL,
+		"THREADGATE_LOG_FORMAT=json",
+	)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, url, nil
+			}
+		}
+	}
+	cmd.Process.Kill()
+	return nil, "", errors.New("the gateway did not become ready within 15s")
+}
+
+var seq atomic.Int64
+
+func body(users int) []byte {
+	n := seq.Add(1)
+	user := n % int64(users)
+	return fmt.Appendf(nil, `{"object":"page","entry":[{"id":"111","time":%d,"messaging":[{"sender":{"id":"u%d"},"recipient":{"id":"111"},"timestamp":%d,"message":{"mid":"m_load_%d","text":"hello number %d"}}]}]}`,
+		time.Now().UnixMilli(), user, time.Now().UnixMilli(), n, n)
+}
+
+func load(name, url string, o options) *result {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns}, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	defer cancel()
+	var mu sync.Mutex
+	res := &result{name: name}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range o.conns {
+		wg.Go(func() {
+			var lat []time.Duration
+			var reqs, non2xx, errs int
+			for ctx.Err() == nil {
+				b := body(o.users)
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Hub-Signature-256", messenger.Sign([]byte(secret), b))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				d := time.Since(t0)
+				reqs++
+				if err != nil {
+					errs++
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					non2xx++
+				}
+				lat = append(lat, d)
+			}
+			mu.Lock()
+			res.requests += reqs
+			res.non2xx += non2xx
+			res.errors += errs
+			res.latencies = append(res.latencies, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
+	return res
+}
+
+// peakRSS reads the high-water mark of a process's resident set (Linux).
+func peakRSS(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

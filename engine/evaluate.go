@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/threadgate/threadgate/actions"
+)
+
+// Input is everything one evaluation reads.
+type Input struct {
+	// Event is the event to decide on.
+	Event *Event
+	// State is what is known of the conversation.
+	State State
+	// Now is the clock that `now()` and business hours read.
+	Now time.Time
+}
+
+// Decision is the outcome of evaluating one event.
+type Decision struct {
+	// Fired lists the rules that fired, in order, with their planned steps.
+	Fired []Firing
+	// Trace explains every rule looked at, in order; only Explain fills it.
+	Trace []RuleTrace
+	// WhenErrors lists `when` expressions that failed at run time; each
+	// counted as false. The gateway logs them with the rule's name.
+	WhenErrors []*WhenError
+}
+
+// Firing is one rule that fired and what it plans to do.
+type Firing struct {
+	// Rule is the rule that fired.
+	Rule *Rule
+	// Groups are the named groups of its regex, if any.
+	Groups map[string]string
+	// Steps are its actions rendered for the event, in order.
+	Steps []actions.Step
+	// Errors holds rendering errors; the action that failed to render is
+	// left out of Steps.
+	Errors []error
+}
+
+// RuleTrace says why a rule did or did not fire.
+type RuleTrace struct {
+	// Rule is the rule's name.
+	Rule string
+	// Fired is true when the rule fired.
+	Fired bool
+	// Reason explains a rule that did not fire: which match key failed, or
+	// what `when` evaluated to. Empty when the rule fired.
+	Reason string
+}
+
+// Evaluate decides what to do with one event: the first rule (in file order)
+// whose event kind, channel, match keys and `when` all hold fires; with
+// `continue: true` evaluation goes on to later rules.
+func (s *Set) Evaluate(in Input) Decision {
+	return s.evaluate(in, false)
+}
+
+// Explain is Evaluate that also records, for every rule it looked at, why the
+// rule did or did not fire. It looks at the rules one by one, without the
+// index, and reaches the same decision as Evaluate.
+func (s *Set) Explain(in Input) Decision {
+	return s.evaluate(in, true)
+}
+
+// WhenError is a `when` expression that failed at run time.
+type WhenError struct {
+	Rule string
+	Err  error
+}
+
+// Error describes the failure with the rule's name.
+func (e *WhenError) Error() string { return fmt.Sprintf("rule %q: when: %v", e.Rule, e.Err) }
+
+func (s *Set) evaluate(in Input, explain bool) Decision {
+	var d Decision
+	ev := in.Event
+	if ev == nil {
+		return d
+	}
+	sub := &Subject{Event: ev}
+	if ev.Kind == KindMessage {
+		sub.Normalized = Normalize(ev.Text)
+	}
+	var order []int
+	if explain {
+		order = make([]int, len(s.Rules))
+		for i := range order {
+			order[i] = i
+		}
+	} else {
+		var buf [16]int
+		order = s.candidates(sub, buf[:])
+	}
+	for _, i := range order {
+		r := s.Rules[i]
+		sub.Groups = nil
+		reason, werr := s.check(r, sub, in)
+		if werr != nil {
+			d.WhenErrors = append(d.WhenErrors, werr)
+		}
+		if explain {
+			d.Trace = append(d.Trace, RuleTrace{Rule: r.Name, Fired: reason == "", Reason: reason})
+		}
+		if reason != "" {
+			continue
+		}
+		d.Fired = append(d.Fired, s.fire(r, sub, in))
+		if !r.Continue {
+			break
+		}
+	}
+	return d
+}
+
+// check returns "" when the rule fires for the subject, else why not.
+func (s *Set) check(r *Rule, sub *Subject, in Input) (string, *WhenError) {
+	ev := sub.Event
+	if !r.appliesTo(ev.Kind) {
+		return fmt.Sprintf("event: is %s, the rule wants %s", ev.Kind, kindList(r.Events)), nil
+	}
+	if r.Standby != ev.Standby {
+		if ev.Standby {
+			return "standby: the event came on the standby channel (another app owns the thread) and the rule does not say standby: true", nil
+		}
+		return "standby: the rule wants standby events and this one came on the main channel", nil
+	}
+	if in.State.Paused && !r.EvenWhenPaused {
+		return "paused: the bot is paused for this user and the rule does not say paused: any", nil
+	}
+	for _, c := range r.Conditions {
+		if !c.Holds(sub) {
+			return fmt.Sprintf("%s: %s", c.Key(), c.Describe()), nil
+		}
+	}
+	if r.When != nil {
+		out, err := expr.Run(r.When.Program, NewEnv(sub, in.State, s.Vars, in.Now))
+		if err != nil {
+			return fmt.Sprintf("when: failed (%v), counts as false", err), &WhenError{Rule: r.Name, Err: err}
+		}
+		if b, ok := out.(bool); !ok || !b {
+			return fmt.Sprintf("when: %s is false", r.When.Source), nil
+		}
+	}
+	return "", nil
+}
+
+func (s *Set) fire(r *Rule, sub *Subject, in Input) Firing {
+	f := Firing{Rule: r, Groups: sub.Groups}
+	data := s.data(r, sub, in)
+	for _, a := range r.Actions {
+		st, err := a.Plan(data)
+		if err != nil {
+			f.Errors = append(f.Errors, fmt.Errorf("rule %q: %s: %w", r.Name, a.Kind(), err))
+			continue
+		}
+		if st != nil {
+			f.Steps = append(f.Steps, st)
+		}
+	}
+	return f
+}
+
+func (s *Set) data(r *Rule, sub *Subject, in Input) *actions.Data {
+	ev := sub.Event
+	groups := sub.Groups
+	if groups == nil {
+		groups = map[string]string{}
+	}
+	owner := in.State.Owner
+	return &actions.Data{
+		Text:       ev.Text,
+		Payload:    payloadOf(ev),
+		Event:      string(ev.Kind),
+		SenderID:   ev.SenderID,
+		PageID:     ev.PageID,
+		Rule:       r.Name,
+		Groups:     groups,
+		Metadata:   ev.Metadata,
+		Vars:       s.Vars,
+		Owner:      owner,
+		Transcript: in.State.Transcript,
+	}
+}
+
+func kindList(ks []Kind) string {
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = string(k)
+	}
+	return strings.Join(parts, " or ")
+}

@@ -1,0 +1,122 @@
+package engine
+
+// Set is a compiled rule set: the rules in file order plus what they refer
+// to, and an index that finds the candidate rules of an event without testing
+// every rule. A Set is immutable once built and safe for concurrent use.
+type Set struct {
+	// Rules in file order.
+	Rules []*Rule
+	// Apps maps handover target names to app IDs.
+	Apps map[string]string
+	// Vars are the file's free values for templates and expressions.
+	Vars map[string]any
+
+	appNames map[string]string // app ID → name
+	index    index
+}
+
+type index struct {
+	byField map[Field]map[string][]int // field → key → rule positions, ascending
+	rest    []int                      // rules without an indexed condition
+}
+
+// NewSet builds a rule set and its index.
+func NewSet(rules []*Rule, apps map[string]string, vars map[string]any) *Set {
+	s := &Set{Rules: rules, Apps: apps, Vars: vars, appNames: map[string]string{}}
+	for name, id := range apps {
+		s.appNames[id] = name
+	}
+	s.index.byField = map[Field]map[string][]int{}
+	for i, r := range rules {
+		ic := indexedCondition(r)
+		if ic == nil {
+			s.index.rest = append(s.index.rest, i)
+			continue
+		}
+		m := s.index.byField[ic.IndexField()]
+		if m == nil {
+			m = map[string][]int{}
+			s.index.byField[ic.IndexField()] = m
+		}
+		for _, k := range ic.IndexKeys() {
+			if l := m[k]; len(l) == 0 || l[len(l)-1] != i {
+				m[k] = append(l, i)
+			}
+		}
+	}
+	return s
+}
+
+// AppName returns the name under which an app ID appears in the file's apps,
+// or "" when it does not.
+func (s *Set) AppName(appID string) string { return s.appNames[appID] }
+
+// Rule returns the rule with the given name, or nil.
+func (s *Set) Rule(name string) *Rule {
+	for _, r := range s.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func indexedCondition(r *Rule) IndexedCondition {
+	for _, c := range r.Conditions {
+		if ic, ok := c.(IndexedCondition); ok {
+			return ic
+		}
+	}
+	return nil
+}
+
+// candidates returns, in file order, the positions of the rules that may hold
+// for the subject: the rules found under the event's values in the index,
+// merged with the rules that are not indexed.
+func (s *Set) candidates(sub *Subject, buf []int) []int {
+	lists := [4][]int{s.index.rest}
+	n := 1
+	ev := sub.Event
+	if m := s.index.byField[FieldText]; m != nil && ev.Kind == KindMessage {
+		if l := m[sub.Normalized]; len(l) > 0 {
+			lists[n] = l
+			n++
+		}
+	}
+	if m := s.index.byField[FieldPostback]; m != nil && ev.Kind == KindPostback {
+		if l := m[ev.Payload]; len(l) > 0 {
+			lists[n] = l
+			n++
+		}
+	}
+	if m := s.index.byField[FieldQuickReply]; m != nil && ev.HasQuickReply {
+		if l := m[ev.QuickReply]; len(l) > 0 {
+			lists[n] = l
+			n++
+		}
+	}
+	if n == 1 {
+		return lists[0]
+	}
+	return mergeSorted(buf[:0], lists[:n])
+}
+
+// mergeSorted merges ascending lists into out, dropping repeats.
+func mergeSorted(out []int, lists [][]int) []int {
+	pos := make([]int, len(lists))
+	for {
+		best, bi := -1, -1
+		for i, l := range lists {
+			if pos[i] < len(l) && (bi < 0 || l[pos[i]] < best) {
+				best, bi = l[pos[i]], i
+			}
+		}
+		if bi < 0 {
+			return out
+		}
+		pos[bi]++
+		if len(out) == 0 || out[len(out)-1] != best {
+			out = append(out, best)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/messenger"
+)
+
+// Router returns a gin engine serving the webhook, /healthz and /readyz.
+// Callers add their own routes (metrics, reload, sandbox) to it.
+func (g *Gateway) Router() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/webhook", g.verifySubscription)
+	r.POST("/webhook", g.receiveWebhook)
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", func(c *gin.Context) {
+		if g.cfg.Rules == nil || g.cfg.Rules() == nil {
+			c.String(http.StatusServiceUnavailable, "no valid rules loaded")
+			return
+		}
+		c.String(http.StatusOK, "ready")
+	})
+	return r
+}
+
+// verifySubscription answers Facebook's subscription handshake.
+func (g *Gateway) verifySubscription(c *gin.Context) {
+	mode := c.Query("hub.mode")
+	token := c.Query("hub.verify_token")
+	if mode != "subscribe" || g.cfg.VerifyToken == "" ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(g.cfg.VerifyToken)) != 1 {
+		g.log.Warn("webhook subscription refused", "mode", mode)
+		c.String(http.StatusForbidden, "forbidden")
+		return
+	}
+	g.log.Info("webhook subscription verified")
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(c.Query("hub.challenge")))
+}
+
+// receiveWebhook verifies, decodes and queues one webhook POST. It answers as
+// soon as the events are queued, never after the Graph calls they cause.
+func (g *Gateway) receiveWebhook(c *gin.Context) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			g.reject(c, http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over 1 MiB")
+			return
+		}
+		g.reject(c, http.StatusBadRequest, OutcomeMalformed, "could not read body")
+		return
+	}
+	if len(g.cfg.Secrets) > 0 {
+		if err := messenger.VerifySignature(body, c.GetHeader("X-Hub-Signature-256"), g.cfg.Secrets...); err != nil {
+			g.reject(c, http.StatusUnauthorized, OutcomeBadSignature, err.Error())
+			return
+		}
+	}
+	w, err := messenger.Decode(body)
+	if err != nil {
+		g.reject(c, http.StatusBadRequest, OutcomeMalformed, err.Error())
+		return
+	}
+	if w.Object != "page" && w.Object != "instagram" {
+		g.reject(c, http.StatusNotFound, OutcomeWrongObject, "object is not page or instagram")
+		return
+	}
+	now := g.now()
+	events := w.Events()
+	jobs := make([]Job, 0, len(events))
+	for _, in := range events {
+		kind := in.Event.Kind()
+		g.obs.Event(string(kind), in.Standby)
+		if !queued(kind) {
+			g.log.Debug("event skipped", "kind", string(kind), "standby", in.Standby)
+			continue
+		}
+		jobs = append(jobs, Job{
+			Key:      in.PageID.String() + "/" + userOf(in.Event),
+			Value:    &incoming{Incoming: in, received: now},
+			Enqueued: now,
+		})
+	}
+	if len(jobs) > 0 {
+		if err := g.queue.Push(jobs...); err != nil {
+			g.reject(c, http.StatusServiceUnavailable, OutcomeQueueFull, err.Error())
+			return
+		}
+	}
+	g.obs.WebhookRequest(OutcomeAccepted)
+	c.String(http.StatusOK, "EVENT_RECEIVED")
+}
+
+func (g *Gateway) reject(c *gin.Context, status int, outcome, why string) {
+	g.obs.WebhookRequest(outcome)
+	g.log.Warn("webhook rejected", "status", status, "outcome", outcome, "reason", why, "remote", c.ClientIP())
+	c.String(status, http.StatusText(status))
+}
+
+// queued reports whether events of a kind go to the queue: messages and
+// echoes, postbacks and handover events do; deliveries, reads and the rest
+// trigger nothing.
+func queued(k messenger.EventKind) bool {
+	switch k {
+	case messenger.KindMessage, messenger.KindEcho, messenger.KindPostback,
+		messenger.KindPassThreadControl, messenger.KindTakeThreadControl, messenger.KindRequestThreadControl:
+		return true
+	}
+	return false
+}
+
+var _ = slog.Default

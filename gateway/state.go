@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+)
+
+// Owner values that are not app names or IDs.
+const (
+	OwnerSelf    = "self"
+	OwnerIdle    = "idle"
+	OwnerUnknown = ""
+)
+
+// Conversation identifies one user's thread with one Page.
+type Conversation struct {
+	PageID string
+	UserID string
+}
+
+// ThreadState is what the gateway remembers of one conversation.
+type ThreadState struct {
+	// Owner is OwnerSelf, OwnerIdle, another app's ID, or OwnerUnknown.
+	Owner string
+	// OwnerSince is when Owner was learned.
+	OwnerSince time.Time
+	// LastActivity is the last message of the user or an agent.
+	LastActivity time.Time
+	// PausedUntil pauses the bot's rules for the user until then.
+	PausedUntil time.Time
+	// Transcript holds the user's last few messages, oldest first.
+	Transcript []string
+}
+
+// StateStore keeps per-conversation state. MemoryStateStore serves one
+// process; a shared implementation can serve several replicas.
+type StateStore interface {
+	// Get returns the state of a conversation (zero value when unknown).
+	Get(c Conversation) ThreadState
+	// Update changes the state of a conversation atomically.
+	Update(c Conversation, f func(*ThreadState))
+}
+
+// MemoryStateStore is an in-memory StateStore.
+type MemoryStateStore struct {
+	mu sync.Mutex
+	m  map[Conversation]*ThreadState
+}
+
+// NewMemoryStateStore returns an empty store.
+func NewMemoryStateStore() *MemoryStateStore {
+	return &MemoryStateStore{m: map[Conversation]*ThreadState{}}
+}
+
+// Get implements StateStore.
+func (s *MemoryStateStore) Get(c Conversation) ThreadState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.m[c]; st != nil {
+		cp := *st
+		cp.Transcript = append([]string(nil), st.Transcript...)
+		return cp
+	}
+	return ThreadState{}
+}
+
+// Update implements StateStore.
+func (s *MemoryStateStore) Update(c Conversation, f func(*ThreadState)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[c]
+	if st == nil {
+		st = &ThreadState{}
+		s.m[c] = st
+	}
+	f(st)
+}

@@ -1,0 +1,54 @@
+package messenger
+
+// Recipient names the person a Graph API call is about: the Page (or
+// Instagram account) that owns the conversation and the user's page-scoped ID.
+type Recipient struct {
+	// PageID is the Page or Instagram professional account ID. It selects the
+	// access token when the gateway serves several Pages.
+	PageID string
+	// UserID is the PSID (Messenger) or IGSID (Instagram) of the user.
+	UserID string
+}
+
+// Message is the "message" object of a Send API call.
+type Message struct {
+	Text         string       `json:"text,omitempty"`
+	QuickReplies []QuickReply `json:"quick_replies,omitempty"`
+	Attachment   *Attachment  `json:"attachment,omitempty"`
+	Metadata     string       `json:"metadata,omitempty"`
+}
+
+// QuickReply is one quick-reply chip offered under a message.
+type QuickReply struct {
+	ContentType string `json:"content_type"`
+	Title       string `json:"title,omitempty"`
+	Payload     string `json:"payload,omitempty"`
+}
+
+// Attachment is an outbound attachment; threadgate sends button templates.
+type Attachment struct {
+	Type    string          `json:"type"`
+	Payload TemplatePayload `json:"payload"`
+}
+
+// TemplatePayload is the payload of a template attachment.
+type TemplatePayload struct {
+	TemplateType string   `json:"template_type"`
+	Text         string   `json:"text,omitempty"`
+	Buttons      []Button `json:"buttons,omitempty"`
+}
+
+// Button is a postback or web_url button of a button template.
+type Button struct {
+	Type    string `json:"type"`
+	Title   string `json:"title"`
+	Payload string `json:"payload,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// Sender actions accepted by the Send API.
+const (
+	TypingOn  = "typing_on"
+	TypingOff = "typing_off"
+	MarkSeen  = "mark_seen"
+)
