@@ -296,8 +296,8 @@ func TestExplainReasons(t *testing.T) {
 	if e := set.Evaluate(Input{Event: msg("hello")}); len(e.WhenErrors) != 1 || !reflect.DeepEqual(names(e), []string{"echo"}) {
 		t.Errorf("Evaluate: WhenErrors %v, fired %v", e.WhenErrors, names(e))
 	}
-	sbd := set.Explain(Input{Event: &Event{Kind: KindMessage, Text: "x", Standby: true}})
-	if r := sbd.Trace[2].Reason; !strings.HasPrefix(r, "standby: the event came on the standby channel") {
+	sbd := NewSet([]*Rule{rule("echo")}, nil, nil).Explain(Input{Event: &Event{Kind: KindMessage, Text: "x", Standby: true}})
+	if r := sbd.Trace[0].Reason; !strings.HasPrefix(r, "standby: the event came on the standby channel") {
 		t.Errorf("standby reason = %q", r)
 	}
 	pd := set.Explain(Input{Event: msg("x"), State: State{Paused: true}})

@@ -17,6 +17,9 @@ var folder = cases.Fold()
 // "chat with agent". Accented letters are composed first (Unicode NFC), so
 // "café" typed as "cafe" plus a combining accent equals "café".
 func Normalize(s string) string {
+	if out, ok := normalizeASCII(s); ok {
+		return out
+	}
 	s = strings.TrimFunc(s, trimmable)
 	if s == "" {
 		return ""
@@ -29,6 +32,65 @@ func Normalize(s string) string {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// asciiTrim marks the ASCII bytes that Normalize trims at both ends (white
+// space, punctuation, symbols) and asciiSpace the ASCII white space.
+var asciiTrim, asciiSpace [utf8.RuneSelf]bool
+
+func init() {
+	for b := rune(0); b < utf8.RuneSelf; b++ {
+		asciiTrim[b] = trimmable(b)
+		asciiSpace[b] = unicode.IsSpace(b)
+	}
+}
+
+// normalizeASCII is Normalize for a string of ASCII bytes, where case
+// folding is lower-casing and NFC changes nothing: one pass, at most one
+// allocation. It reports false for any other string.
+func normalizeASCII(s string) (string, bool) {
+	start, end := 0, len(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	for start < end && asciiTrim[s[start]] {
+		start++
+	}
+	for end > start && asciiTrim[s[end-1]] {
+		end--
+	}
+	s = s[start:end]
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('A' <= c && c <= 'Z') || (asciiSpace[c] && (c != ' ' || (i > 0 && s[i-1] == ' '))) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s, true
+	}
+	b := make([]byte, 0, len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if asciiSpace[c] {
+			space = true
+			continue
+		}
+		if space {
+			b = append(b, ' ')
+			space = false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b), true
 }
 
 func trimmable(r rune) bool {

@@ -1,6 +1,10 @@
 package engine
 
-import "testing"
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
 
 func TestNormalize(t *testing.T) {
 	tests := []struct {
@@ -106,4 +110,34 @@ func BenchmarkNormalize(b *testing.B) {
 	for b.Loop() {
 		Normalize("  Chat with AGENT, please! ")
 	}
+}
+
+// TestNormalizeASCIIFastPath checks that the ASCII fast path gives what
+// the general path (trim, fold, collapse) gives, on random ASCII strings.
+func TestNormalizeASCIIFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	const alphabet = "aZ zQ!?.,-_#'\"\t\n\r\v\f()[]{}~`@$%^&*+=<>|/\\:;09"
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, rng.IntN(12))
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		fast, ok := normalizeASCII(s)
+		if !ok {
+			t.Fatalf("normalizeASCII(%q) refused an ASCII string", s)
+		}
+		if slow := normalizeGeneral(s); fast != slow {
+			t.Fatalf("normalizeASCII(%q) = %q, the general path gives %q", s, fast, slow)
+		}
+	}
+	if _, ok := normalizeASCII("café"); ok {
+		t.Errorf("normalizeASCII accepted a non-ASCII string")
+	}
+}
+
+// normalizeGeneral is Normalize without the ASCII fast path.
+func normalizeGeneral(s string) string {
+	s = strings.TrimFunc(s, trimmable)
+	return strings.Join(strings.Fields(folder.String(s)), " ")
 }

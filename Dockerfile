@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+#
+# threadgate in a container: a static binary on distroless, run as a non-root
+# user, with the example rules at /etc/threadgate/rules.yaml.
+#
+#   docker build -t threadgate .
+#   docker run --rm -p 8080:8080 threadgate                    # sandbox mode
+#   docker run --rm -p 8080:8080 -v "$PWD/myrules:/etc/threadgate:ro" \
+#     -e PAGE_ACCESS_TOKEN -e APP_SECRET -e VERIFY_TOKEN threadgate
+#
+# Mount a DIRECTORY at /etc/threadgate, never the single file: a single-file
+# bind mount keeps pointing at the old file when an editor saves by rename,
+# so threadgate would never see the change. See docs/operate.md.
+
+# ---- build ------------------------------------------------------------------
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG TARGETOS TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/threadgate ./cmd/threadgate
+
+# ---- run --------------------------------------------------------------------
+# distroless/static: CA certificates, tzdata, /etc/passwd with "nonroot"
+# (65532); no shell, no package manager, no curl.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/threadgate /usr/local/bin/threadgate
+COPY --chown=0:0 --chmod=0444 examples/rules.yaml /etc/threadgate/rules.yaml
+ENV THREADGATE_RULES=/etc/threadgate/rules.yaml \
+    THREADGATE_LOG_FORMAT=json
+USER 65532:65532
+EXPOSE 8080
+# No curl in the image: the binary checks itself (GET /healthz on $PORT or
+# :8080). Kubernetes ignores HEALTHCHECK and uses the Deployment's probes.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/threadgate", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/threadgate"]
+CMD ["serve"]

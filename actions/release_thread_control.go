@@ -1,0 +1,16 @@
+package actions
+
+import (
+	"context"
+
+	"github.com/threadgate/threadgate/messenger"
+)
+
+// release_thread_control: {} or nothing.
+var releaseThreadControlSpec = controlKind{
+	name: "release_thread_control",
+	doc:  "Gives the thread up: it goes idle and the Page's default app answers next.",
+	call: func(ctx context.Context, p Platform, to messenger.Recipient, _ string) error {
+		return p.ReleaseThreadControl(ctx, to)
+	},
+}.spec()

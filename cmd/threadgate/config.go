@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// defaultGraphURL is the Graph API base with the pinned version.
+const defaultGraphURL = "https://graph.facebook.com/v26.0"
+
+// serveConfig is everything `serve` reads from flags and the environment.
+type serveConfig struct {
+	RulesPath     string
+	RulesExplicit bool // --rules or THREADGATE_RULES was given
+	Addr          string
+	Token         string
+	AppSecret     string
+	VerifyToken   string
+	AppID         string
+	GraphURL      string
+	LogFormat     string
+	LogLevel      slog.Level
+	LogSenderIDs  bool
+	Insecure      bool
+	Grace         time.Duration
+	QueueSize     int
+	Workers       int
+}
+
+// Sandbox reports whether serve runs against the embedded emulator.
+func (c *serveConfig) Sandbox() bool { return c.Token == "" }
+
+// parseServe reads flags and the environment (getenv) into a serveConfig.
+func parseServe(args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rulesDefault := getenv("THREADGATE_RULES")
+	c.RulesExplicit = rulesDefault != ""
+	if rulesDefault == "" {
+		rulesDefault = "rules.yaml"
+	}
+	addrDefault := getenv("THREADGATE_ADDR")
+	if addrDefault == "" {
+		if p := getenv("PORT"); p != "" {
+			addrDefault = ":" + p
+		} else {
+			addrDefault = ":8080"
+		}
+	}
+	fs.StringVar(&c.RulesPath, "rules", rulesDefault, "rules file (env THREADGATE_RULES)")
+	fs.StringVar(&c.Addr, "addr", addrDefault, "listen address HOST:PORT (env THREADGATE_ADDR, or :$PORT)")
+	fs.BoolVar(&c.Insecure, "insecure-skip-signature", false, "accept unsigned webhooks when PAGE_ACCESS_TOKEN is set and APP_SECRET is not (never in production)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.LogSenderIDs, "log-sender-ids", false, "log raw sender IDs instead of a short hash (debugging only)")
+	fs.DurationVar(&c.Grace, "grace", 10*time.Second, "on SIGTERM/SIGINT, how long queued events may take to finish")
+	fs.IntVar(&c.QueueSize, "queue-size", 10000, "events accepted and not yet handled, at most; beyond it webhooks get 503")
+	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: threadgate serve [flags]\n\nRuns the gateway. Without PAGE_ACCESS_TOKEN it runs in sandbox mode against an embedded\nemulator of the Messenger Platform and serves a playground at /.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "rules" {
+			c.RulesExplicit = true
+		}
+	})
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	c.Token = getenv("PAGE_ACCESS_TOKEN")
+	c.AppSecret = getenv("APP_SECRET")
+	c.VerifyToken = getenv("VERIFY_TOKEN")
+	c.AppID = getenv("APP_ID")
+	c.GraphURL = strings.TrimRight(getenv("GRAPH_API_URL"), "/")
+	if c.GraphURL == "" {
+		c.GraphURL = defaultGraphURL
+	}
+	c.LogFormat = getenv("THREADGATE_LOG_FORMAT")
+	switch c.LogFormat {
+	case "json", "text":
+	case "":
+		c.LogFormat = "json"
+		if isTerminal {
+			c.LogFormat = "text"
+		}
+	default:
+		return nil, fmt.Errorf("THREADGATE_LOG_FORMAT must be json or text, got %q", c.LogFormat)
+	}
+	if c.Token != "" && c.AppSecret == "" && !c.Insecure {
+		return nil, errRefuseUnsigned
+	}
+	return c, nil
+}
+
+// errHelp is returned when -h was asked for; usage has been printed.
+var errHelp = flag.ErrHelp
+
+var errRefuseUnsigned = errors.New("PAGE_ACCESS_TOKEN is set but APP_SECRET is not: webhooks could not be verified and anyone could drive the bot.\n" +
+	"Set APP_SECRET (App Dashboard → Settings → Basic → App Secret), or pass --insecure-skip-signature for a local test")
+
+// newLogger builds the process logger.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

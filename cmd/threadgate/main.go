@@ -1,0 +1,56 @@
+// Command threadgate runs a Facebook Messenger (and Instagram) bot from a
+// rules file and hands conversations to human agents.
+//
+//	threadgate serve  [--rules PATH] [--addr HOST:PORT]   run the gateway
+//	threadgate check  PATH...                              validate rules files
+//	threadgate test   PATH...                              run rule test files
+//	threadgate version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // invalid rules, failed tests, runtime failure
+	exitUsage  = 2 // bad command line or refused configuration
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		return version(stdout)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "threadgate: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  threadgate serve  [--rules PATH] [--addr HOST:PORT]   run the gateway
+  threadgate check  PATH...                              validate rules files; exit 0 ok, 1 invalid
+  threadgate version                                     print the version
+
+Run "threadgate COMMAND -h" for a command's flags.
+`)
+}

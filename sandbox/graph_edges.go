@@ -1,0 +1,204 @@
+package sandbox
+
+import (
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/messenger"
+)
+
+// The Graph edges the bot's app calls. Each one decodes and checks its
+// parameters as Facebook does, then acts for the bot's app.
+
+// graphSend serves POST /me/messages: a message (text, quick replies, a
+// button template), or a sender_action alone, optionally with the Send API's
+// thread_control to pass or release the thread in the same call.
+func (e *Emulator) graphSend(p params) (any, *graphError) {
+	psid, gerr := recipient(p)
+	if gerr != nil {
+		return nil, gerr
+	}
+	bot := e.opt.BotAppID
+	if action := p.str("sender_action"); action != "" {
+		if _, ok := p["message"]; ok {
+			return nil, errParam("param sender_action cannot be sent with message")
+		}
+		if gerr := e.senderAction(bot, psid, action); gerr != nil {
+			return nil, gerr
+		}
+		return gin.H{"recipient_id": psid}, nil
+	}
+	var msg messenger.Message
+	if !p.decode("message", &msg) {
+		return nil, errParam("param message must be non-empty.")
+	}
+	if gerr := checkMessage(&msg); gerr != nil {
+		return nil, gerr
+	}
+	switch t := p.str("messaging_type"); t {
+	case "RESPONSE", "UPDATE":
+	case "MESSAGE_TAG":
+		if p.str("tag") == "" {
+			return nil, errParam("param tag must be non-empty when messaging_type is MESSAGE_TAG")
+		}
+	default:
+		return nil, errParam("param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+	}
+	var ctl struct {
+		ControlType string       `json:"control_type"`
+		AppID       messenger.ID `json:"app_id"`
+		Metadata    string       `json:"metadata"`
+	}
+	if _, ok := p["thread_control"]; ok {
+		if !p.decode("thread_control", &ctl) || (ctl.ControlType != "pass" && ctl.ControlType != "release") {
+			return nil, errParam("param thread_control[control_type] must be one of {pass, release}")
+		}
+		if ctl.AppID == "" {
+			ctl.AppID = messenger.ID(bot) // pass without app_id goes to the default app
+		}
+		if ctl.ControlType == "pass" && (!e.knownApp(ctl.AppID.String()) || ctl.AppID.String() == bot) {
+			return nil, errParam("param thread_control[app_id] must be the ID of another app connected to the Page")
+		}
+	}
+	mid, _, gerr := e.send(bot, psid, &msg)
+	if gerr != nil {
+		return nil, gerr
+	}
+	switch ctl.ControlType {
+	case "pass":
+		_, gerr = e.pass(bot, psid, ctl.AppID.String(), ctl.Metadata)
+	case "release":
+		gerr = e.release(bot, psid)
+	}
+	if gerr != nil {
+		return nil, gerr
+	}
+	return gin.H{"recipient_id": psid, "message_id": mid}, nil
+}
+
+// checkMessage enforces the Send API's limits on a message.
+func checkMessage(m *messenger.Message) *graphError {
+	switch {
+	case m.Text == "" && m.Attachment == nil:
+		return errParam("param message must have text or attachment")
+	case m.Text != "" && m.Attachment != nil:
+		return errParam("param message must have text or attachment, not both")
+	case utf8.RuneCountInString(m.Text) > 2000:
+		return errParam("Length of param message[text] must be less than or equal to 2000")
+	case len(m.QuickReplies) > 13:
+		return errParam("param message[quick_replies] must have at most 13 elements")
+	case utf8.RuneCountInString(m.Metadata) >= 1000:
+		return errParam("Length of param message[metadata] must be less than 1000")
+	}
+	for _, q := range m.QuickReplies {
+		switch {
+		case q.ContentType != "text" && q.ContentType != "user_phone_number" && q.ContentType != "user_email":
+			return errParam("param message[quick_replies][content_type] must be one of {text, user_phone_number, user_email}")
+		case q.ContentType == "text" && (q.Title == "" || q.Payload == ""):
+			return errParam("param message[quick_replies] of content_type text need a title and a payload")
+		case utf8.RuneCountInString(q.Title) > 20:
+			return errParam("param message[quick_replies][title] must be at most 20 characters")
+		case len(q.Payload) > 1000:
+			return errParam("param message[quick_replies][payload] must be at most 1000 characters")
+		}
+	}
+	if a := m.Attachment; a != nil {
+		if a.Type != "template" || a.Payload.TemplateType != "button" {
+			return errParam("the sandbox supports only button template attachments")
+		}
+		if a.Payload.Text == "" || utf8.RuneCountInString(a.Payload.Text) > 640 {
+			return errParam("param message[attachment][payload][text] must be 1 to 640 characters")
+		}
+		if n := len(a.Payload.Buttons); n < 1 || n > 3 {
+			return errParam("param message[attachment][payload][buttons] must have 1 to 3 elements")
+		}
+		for _, b := range a.Payload.Buttons {
+			switch {
+			case b.Title == "" || utf8.RuneCountInString(b.Title) > 20:
+				return errParam("param message[attachment][payload][buttons][title] must be 1 to 20 characters")
+			case b.Type == "postback" && (b.Payload == "" || len(b.Payload) > 1000):
+				return errParam("param message[attachment][payload][buttons][payload] must be 1 to 1000 characters")
+			case b.Type == "web_url" && b.URL == "":
+				return errParam("param message[attachment][payload][buttons][url] must be non-empty")
+			case b.Type != "postback" && b.Type != "web_url":
+				return errParam("the sandbox supports only postback and web_url buttons")
+			}
+		}
+	}
+	return nil
+}
+
+// graphPass serves POST /me/pass_thread_control.
+func (e *Emulator) graphPass(p params) (any, *graphError) {
+	psid, gerr := recipient(p)
+	if gerr != nil {
+		return nil, gerr
+	}
+	target := p.str("target_app_id")
+	if target == "" {
+		return nil, errParam("param target_app_id must be non-empty.")
+	}
+	if _, gerr := e.pass(e.opt.BotAppID, psid, target, p.str("metadata")); gerr != nil {
+		return nil, gerr
+	}
+	return gin.H{"success": true}, nil
+}
+
+// graphTake serves POST /me/take_thread_control.
+func (e *Emulator) graphTake(p params) (any, *graphError) {
+	psid, gerr := recipient(p)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if _, gerr := e.take(e.opt.BotAppID, psid, p.str("metadata")); gerr != nil {
+		return nil, gerr
+	}
+	return gin.H{"success": true}, nil
+}
+
+// graphRequest serves POST /me/request_thread_control.
+func (e *Emulator) graphRequest(p params) (any, *graphError) {
+	psid, gerr := recipient(p)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if _, gerr := e.request(e.opt.BotAppID, psid, p.str("metadata")); gerr != nil {
+		return nil, gerr
+	}
+	return gin.H{"success": true}, nil
+}
+
+// graphRelease serves POST /me/release_thread_control.
+func (e *Emulator) graphRelease(p params) (any, *graphError) {
+	psid, gerr := recipient(p)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if gerr := e.release(e.opt.BotAppID, psid); gerr != nil {
+		return nil, gerr
+	}
+	return gin.H{"success": true}, nil
+}
+
+// graphThreadOwner serves GET /me/thread_owner?recipient=PSID: the owner
+// and when its control expires, or no data while the thread is idle.
+func (e *Emulator) graphThreadOwner(p params) (any, *graphError) {
+	psid := p.str("recipient")
+	if psid == "" {
+		if id, gerr := recipient(p); gerr == nil {
+			psid = id
+		}
+	}
+	if psid == "" {
+		return nil, errParam("param recipient must be non-empty.")
+	}
+	owner, expires, gerr := e.threadOwner(psid)
+	if gerr != nil {
+		return nil, gerr
+	}
+	data := []gin.H{}
+	if owner != "" {
+		data = append(data, gin.H{"thread_owner": gin.H{"app_id": owner, "expiration": expires}})
+	}
+	return gin.H{"data": data}, nil
+}
