@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -89,7 +90,14 @@ func Location(name string) (*time.Location, error) {
 // ranges [from, to) that are open.
 type Schedule [7][][2]int
 
-var schedules sync.Map // string → *Schedule
+var (
+	schedules     sync.Map     // string → *Schedule
+	scheduleCount atomic.Int64 // entries in schedules
+)
+
+// maxCachedSchedules bounds the schedule cache: a spec built from event
+// data (business_hours(text, "UTC")) must not grow it without end.
+const maxCachedSchedules = 1024
 
 var dayNames = map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 
@@ -118,7 +126,11 @@ func ParseSchedule(spec string) (*Schedule, error) {
 			sch[d] = append(sch[d], [2]int{from, to})
 		}
 	}
-	schedules.Store(spec, &sch)
+	if scheduleCount.Load() < maxCachedSchedules {
+		if _, loaded := schedules.LoadOrStore(spec, &sch); !loaded {
+			scheduleCount.Add(1)
+		}
+	}
 	return &sch, nil
 }
 

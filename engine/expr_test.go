@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,22 @@ func TestLocationCache(t *testing.T) {
 	}
 	if _, err := Location("Not/AZone"); err == nil {
 		t.Errorf("Location accepted an unknown zone")
+	}
+}
+
+func TestScheduleCacheIsBounded(t *testing.T) {
+	for i := 0; i < maxCachedSchedules+50; i++ {
+		spec := fmt.Sprintf("Mon 00:00-%02d:%02d", 1+i/60, i%60) // distinct valid specs
+		if _, err := ParseSchedule(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := scheduleCount.Load(); n > maxCachedSchedules {
+		t.Errorf("%d schedules cached, the bound is %d", n, maxCachedSchedules)
+	}
+	// Specs past the bound still parse.
+	s, err := ParseSchedule("Tue 10:00-10:01")
+	if err != nil || !s.Open(mustTime(t, "2026-01-06T10:00:30Z")) {
+		t.Errorf("ParseSchedule past the bound: %v", err)
 	}
 }

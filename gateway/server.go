@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -77,7 +76,6 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 	jobs := make([]Job, 0, len(events))
 	for _, in := range events {
 		kind := in.Event.Kind()
-		g.obs.Event(string(kind), in.Standby)
 		if !queued(kind) {
 			g.log.Debug("event skipped", "kind", string(kind), "standby", in.Standby)
 			continue
@@ -93,6 +91,11 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 			g.reject(c, http.StatusServiceUnavailable, OutcomeQueueFull, err.Error())
 			return
 		}
+	}
+	// Events are counted once accepted, so a refused request that Facebook
+	// delivers again is not counted twice.
+	for _, in := range events {
+		g.obs.Event(string(in.Event.Kind()), in.Standby)
 	}
 	g.obs.WebhookRequest(OutcomeAccepted)
 	c.String(http.StatusOK, "EVENT_RECEIVED")
@@ -115,5 +118,3 @@ func queued(k messenger.EventKind) bool {
 	}
 	return false
 }
-
-var _ = slog.Default

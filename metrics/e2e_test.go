@@ -135,12 +135,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// event builds one messaging/standby event of a webhook.
+// message builds one message event of a webhook.
 func message(user, mid, text string) string {
 	return fmt.Sprintf(`{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":1767225600000,"message":{"mid":%q,"text":%q}}`,
 		user, testPageID, mid, text)
 }
 
+// delivery builds one delivery event of a webhook.
 func delivery(user string) string {
 	return fmt.Sprintf(`{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":1767225600000,"delivery":{"mids":["m_out_1"],"watermark":1767225600000}}`,
 		user, testPageID)

@@ -208,7 +208,7 @@ func checkPromQL(expr string) (promRefs, error) {
 				return refs, fmt.Errorf("unclosed %s(", tk.val)
 			}
 		case tk.kind == 'i' && operatorWords[tk.val]:
-		case tk.kind == 'i' && next().val == "(":
+		case tk.kind == 'i' && (next().val == "(" || (promFunctions[tk.val] && groupingWords[next().val])):
 			if !promFunctions[tk.val] {
 				return refs, fmt.Errorf("unknown function %s", tk.val)
 			}
@@ -275,6 +275,8 @@ func TestCheckPromQL(t *testing.T) {
 		{`sum by (job) (rate(a_total{x="1", y=~"b|c"}[5m])) > 0`, false, []string{"a_total"}},
 		{`histogram_quantile(0.9, sum by (le) (rate(h_bucket[$__rate_interval])))`, false, []string{"h_bucket"}},
 		{`max(a / b) == 0`, false, []string{"a", "b"}},
+		{`sum by (job) (a) / sum(b) without (x)`, false, []string{"a", "b"}},
+		{`a > bool 1 and on (job) b`, false, []string{"a", "b"}},
 		{`rate(a[5m:1m])`, false, []string{"a"}},
 		{`sum(rate(a[5m])`, true, nil},
 		{`rat(a[5m])`, true, nil},
@@ -293,6 +295,31 @@ func TestCheckPromQL(t *testing.T) {
 		}
 		if err == nil && !slices.Equal(refs.metrics, tt.metrics) {
 			t.Errorf("%q: metrics %q, want %q", tt.expr, refs.metrics, tt.metrics)
+		}
+	}
+}
+
+func TestCheckRefs(t *testing.T) {
+	s := everything(t)
+	tests := []struct {
+		expr    string
+		wantErr bool
+	}{
+		{`sum by (job, outcome) (rate(threadgate_webhook_requests_total{outcome="accepted"}[5m]))`, false},
+		{`histogram_quantile(0.9, sum by (le, endpoint) (rate(threadgate_graph_request_duration_seconds_bucket[5m])))`, false},
+		{`threadgate_graph_request_duration_seconds_count{endpoint="me/messages"}`, false},
+		{`rate(threadgate_webhook_request_total[5m])`, true},
+		{`threadgate_webhook_requests_total{result="accepted"}`, true},
+		{`sum by (rule) (threadgate_webhook_requests_total)`, true},
+		{`sum by (le) (threadgate_graph_request_duration_seconds_count)`, true},
+	}
+	for _, tt := range tests {
+		refs, err := checkPromQL(tt.expr)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.expr, err)
+		}
+		if errs := checkRefs(s, refs); (len(errs) > 0) != tt.wantErr {
+			t.Errorf("%q: errors %v, want errors %v", tt.expr, errs, tt.wantErr)
 		}
 	}
 }

@@ -144,7 +144,15 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // document decodes the YAML text into one document's root node, reporting
 // syntax errors, empty files and files with several documents.
-func (p *parser) document(data []byte) *yaml.Node {
+func (p *parser) document(data []byte) (root *yaml.Node) {
+	// yaml.v3 has panicked on malformed input in the past; a rules file
+	// must never take the gateway down.
+	defer func() {
+		if r := recover(); r != nil {
+			p.errs.Add(&diag.Error{Line: 1, Column: 1, Msg: fmt.Sprintf("the file is not valid YAML: the YAML parser failed (%v)", r)})
+			root = nil
+		}
+	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
@@ -174,7 +182,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 		p.errs.Add(&diag.Error{Line: 1, Column: 1, Msg: "the file is empty, expected a mapping with version: 1 and rules"})
 		return nil
 	}
-	root := doc.Content[0]
+	root = doc.Content[0]
 	// Only a file with a "*" can hold an alias.
 	if n := len(data); bytes.IndexByte(data, '*') >= 0 && tooManyNodes(root, 16*n+10000) {
 		p.errs.Add(diag.At(root, "the file's aliases (*name) expand to more than %d values, expected a file that is mostly written out; use fewer aliases", 16*n+10000))
@@ -284,6 +292,14 @@ func (p *parser) version(n *yaml.Node) {
 // apps decodes `apps`: names to numeric app IDs.
 func (p *parser) apps(n *yaml.Node) map[string]string {
 	out := map[string]string{}
+	r := diag.Resolve(n)
+	if r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+		return out // an empty section, e.g. every entry commented out
+	}
+	if r.Kind != yaml.MappingNode {
+		p.errs.Add(diag.At(r, "apps: expected a mapping of names to app IDs such as zendesk: 200646160103180, got %s", diag.KindName(r)))
+		return out
+	}
 	fields, errs := diag.Fields(n, "apps", nil)
 	p.errs.Add(errs...)
 	lineOf := map[string]int{}
@@ -330,6 +346,14 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // vars decodes `vars`: names to scalars.
 func (p *parser) vars(n *yaml.Node) map[string]any {
 	out := map[string]any{}
+	r := diag.Resolve(n)
+	if r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+		return out // an empty section, e.g. every entry commented out
+	}
+	if r.Kind != yaml.MappingNode {
+		p.errs.Add(diag.At(r, "vars: expected a mapping of names to values such as brand: Acme, got %s", diag.KindName(r)))
+		return out
+	}
 	fields, errs := diag.Fields(n, "vars", nil)
 	p.errs.Add(errs...)
 	for _, fl := range fields {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/rules/diag"
+	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -235,5 +237,40 @@ func TestErrorsFormat(t *testing.T) {
 	}
 	if errs.Path != "x.yaml" || len(errs.List) != 3 {
 		t.Errorf("Path, len(List) = %q, %d", errs.Path, len(errs.List))
+	}
+}
+
+// TestExtraTopLevelKey exercises the hook through which a later version of
+// the format adds a top-level key.
+func TestExtraTopLevelKey(t *testing.T) {
+	saved := topKeys
+	defer func() { topKeys = saved }()
+	topKeys = append(topKeys, topKey{
+		Name:   "greeting",
+		Doc:    "A test key.",
+		Schema: map[string]any{"type": "string"},
+		Decode: func(value *yaml.Node, f *File) (any, diag.List) {
+			s, err := diag.String(value, "greeting")
+			if err != nil {
+				return nil, diag.List{err}
+			}
+			return s + " from " + f.Vars["brand"].(string), nil
+		},
+	})
+	f, err := Parse("x.yaml", []byte("version: 1\nvars: {brand: Acme}\ngreeting: hello\nrules: [{name: a, do: [echo: x]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Extra["greeting"] != "hello from Acme" {
+		t.Errorf("Extra = %v", f.Extra)
+	}
+	_, err = Parse("x.yaml", []byte("version: 1\nvars: {brand: Acme}\ngreeting: [x]\ngreetings: 1\nrules: [{name: a, do: [echo: x]}]\n"))
+	want := "x.yaml:3:11: greeting: expected a string, got a list\n" +
+		`x.yaml:4:1: top level: unknown key "greetings", expected one of: version, apps, vars, rules, greeting`
+	if err == nil || err.Error() != want {
+		t.Errorf("err =\n%v\nwant\n%s", err, want)
+	}
+	if _, ok := Schema()["properties"].(map[string]any)["greeting"]; !ok {
+		t.Errorf("the schema lacks the extra key")
 	}
 }

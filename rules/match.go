@@ -153,6 +153,7 @@ func (p *parser) match(n *yaml.Node, where string, r *engine.Rule) {
 	p.errs.Add(errs...)
 
 	var eventNode, postbackKey *yaml.Node
+	badEvents := false
 	type keyed struct {
 		key  *yaml.Node
 		kind MatchKind
@@ -163,7 +164,9 @@ func (p *parser) match(n *yaml.Node, where string, r *engine.Rule) {
 		switch key {
 		case "event":
 			eventNode = fl.Key
+			before := len(p.errs)
 			r.Events = p.events(fl.Value, what+".event")
+			badEvents = len(p.errs) > before
 		case "standby":
 			b, err := diag.Bool(fl.Value, what+".standby")
 			p.errs.Add(err)
@@ -190,7 +193,11 @@ func (p *parser) match(n *yaml.Node, where string, r *engine.Rule) {
 	}
 
 	// A key that cannot hold for one of the rule's events makes the rule
-	// dead for that event: almost always a mistake.
+	// dead for that event: almost always a mistake. When the events
+	// themselves are wrong, checking against them would only add noise.
+	if badEvents {
+		return
+	}
 	for _, c := range conds {
 		var bad []string
 		for _, ev := range r.Events {

@@ -34,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], os.Getenv, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "--help":
@@ -50,6 +52,7 @@ func usage(w io.Writer) {
   threadgate serve  [--rules PATH] [--addr HOST:PORT]   run the gateway
   threadgate check  PATH...                              validate rules files; exit 0 ok, 1 invalid
   threadgate version                                     print the version
+  threadgate healthcheck [--addr HOST:PORT]              exit 0 when the local server's /healthz answers 200
 
 Run "threadgate COMMAND -h" for a command's flags.
 `)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gin-gonic/gin"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"github.com/threadgate/threadgate/examples"
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/metrics"
 	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/sandbox"
 
@@ -98,11 +101,13 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		appID = emu.BotAppID()
 		graphURL = emu.GraphURL(base)
 	}
+	m := metrics.New(metrics.Options{})
 	client := messenger.NewClient(messenger.Options{
 		BaseURL:   graphURL,
 		Tokens:    messenger.StaticToken(token),
 		AppSecret: secret,
 		Logger:    log.With("component", "graph"),
+		Observe:   m.ObserveGraphCall,
 	})
 	gcfg := gateway.Config{
 		Rules:        rulesNow,
@@ -113,6 +118,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		Workers:      cfg.Workers,
 		Logger:       log,
 		LogSenderIDs: cfg.LogSenderIDs,
+		Observer:     m,
 	}
 	if len(secret) > 0 {
 		gcfg.Secrets = [][]byte{secret}
@@ -122,7 +128,13 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		gcfg.Explain = true
 	}
 	gw := gateway.New(gcfg)
+	if err := m.WatchQueue(gw.Queue(), cfg.QueueSize); err != nil {
+		log.Error("metrics", "error", err.Error())
+	}
+	m.ObserveReload(true, len(file.Set.Rules), file.Hash, time.Now())
+	m.InitRules(ruleNames(file))
 	router := gw.Router()
+	router.GET("/metrics", gin.WrapH(m.Handler()))
 	if emu != nil {
 		emu.Mount(router)
 	}
@@ -174,4 +186,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func ruleNames(f *rules.File) []string {
+	names := make([]string, len(f.Set.Rules))
+	for i, r := range f.Set.Rules {
+		names[i] = r.Name
+	}
+	return names
 }

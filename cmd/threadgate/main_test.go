@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseServe(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(*testing.T, *serveConfig)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c *serveConfig) {
+			if c.RulesPath != "rules.yaml" || c.Addr != ":8080" || c.GraphURL != defaultGraphURL || !c.Sandbox() || c.LogFormat != "json" || c.RulesExplicit {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "PORT", env: map[string]string{"PORT": "9000"}, check: func(t *testing.T, c *serveConfig) {
+			if c.Addr != ":9000" {
+				t.Errorf("Addr = %q", c.Addr)
+			}
+		}},
+		{name: "THREADGATE_ADDR wins over PORT", env: map[string]string{"PORT": "9000", "THREADGATE_ADDR": "127.0.0.1:7000"}, check: func(t *testing.T, c *serveConfig) {
+			if c.Addr != "127.0.0.1:7000" {
+				t.Errorf("Addr = %q", c.Addr)
+			}
+		}},
+		{name: "flags win over env", args: []string{"--addr", ":1", "--rules", "x.yaml"}, env: map[string]string{"THREADGATE_ADDR": ":2", "THREADGATE_RULES": "y.yaml"}, check: func(t *testing.T, c *serveConfig) {
+			if c.Addr != ":1" || c.RulesPath != "x.yaml" || !c.RulesExplicit {
+				t.Errorf("got %q %q", c.Addr, c.RulesPath)
+			}
+		}},
+		{name: "env rules", env: map[string]string{"THREADGATE_RULES": "/etc/threadgate/rules.yaml"}, check: func(t *testing.T, c *serveConfig) {
+			if c.RulesPath != "/etc/threadgate/rules.yaml" || !c.RulesExplicit {
+				t.Errorf("RulesPath = %q", c.RulesPath)
+			}
+		}},
+		{name: "graph url trailing slash", env: map[string]string{"GRAPH_API_URL": "http://x/v25.0/"}, check: func(t *testing.T, c *serveConfig) {
+			if c.GraphURL != "http://x/v25.0" {
+				t.Errorf("GraphURL = %q", c.GraphURL)
+			}
+		}},
+		{name: "token without secret is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t"}, wantErr: "APP_SECRET is not"},
+		{name: "token without secret, insecure", args: []string{"--insecure-skip-signature"}, env: map[string]string{"PAGE_ACCESS_TOKEN": "t"}, check: func(t *testing.T, c *serveConfig) {
+			if c.Sandbox() {
+				t.Error("a token means not sandbox")
+			}
+		}},
+		{name: "bad log format", env: map[string]string{"THREADGATE_LOG_FORMAT": "xml"}, wantErr: "json or text"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "stray argument", args: []string{"rules.yaml"}, wantErr: "no arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServe(tt.args, env(tt.env), io.Discard, false)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestServeRefusesTokenWithoutSecret(t *testing.T) {
+	t.Setenv("PAGE_ACCESS_TOKEN", "some-token")
+	t.Setenv("APP_SECRET", "")
+	var stderr bytes.Buffer
+	if code := run([]string{"serve"}, io.Discard, &stderr); code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(stderr.String(), "refusing to start") || strings.Contains(stderr.String(), "some-token") {
+		t.Fatalf("stderr = %q", stderr.String())
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("version: 1\nrules:\n  - name: a\n    do: []\n  - name: a\n    match: {txt: hi}\n    do: [{echo: x}]\n"), 0o644)
+	var out, errOut bytes.Buffer
+	code := run([]string{"check", filepath.Join("..", "..", "examples", "rules.yaml"), bad}, &out, &errOut)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(out.String(), "rules.yaml: ok") {
+		t.Errorf("stdout = %q", out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("want every error (at least 3), got:\n%s", errOut.String())
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, bad+":") {
+			t.Errorf("line %q is not PATH:LINE:COL: message", l)
+		}
+	}
+	if code := run([]string{"check", filepath.Join("..", "..", "examples", "rules.yaml")}, io.Discard, io.Discard); code != exitOK {
+		t.Errorf("valid file: exit %d", code)
+	}
+	if code := run([]string{"check"}, io.Discard, io.Discard); code != exitUsage {
+		t.Errorf("no path: exit %d", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != exitOK || !strings.HasPrefix(out.String(), "threadgate ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var errOut bytes.Buffer
+	if code := run([]string{"frobnicate"}, io.Discard, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "unknown command") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeSandboxStartsAndStopsCleanly runs the real server in sandbox
+// mode on the embedded rules, plays the echo case through the sandbox API,
+// scrapes /metrics, and stops it as SIGTERM would.
+func TestServeSandboxStartsAndStopsCleanly(t *testing.T) {
+	t.Chdir(t.TempDir()) // no rules.yaml here: the embedded default is used
+	addr := freeAddr(t)
+	cfg, err := parseServe([]string{"--addr", addr}, env(nil), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, logs bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), &stdout, io.Discard)
+	}()
+	base := "http://" + addr
+	waitHTTP(t, base+"/readyz")
+	resp, err := http.Post(base+"/sandbox/api/users/42/messages", "application/json", strings.NewReader(`{"text":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/sandbox/api/conversations/42")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "[bot] hello") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo in the conversation: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `threadgate_rule_fires_total{rule="echo"} 1`) {
+		t.Errorf("/metrics lacks the echo rule's fire:\n%s", grep(string(b), "rule"))
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d after shutdown", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stdout.String(), "Open "+base+"/") {
+		t.Errorf("stdout does not print the URL: %q", stdout.String())
+	}
+}
+
+func grep(s, word string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered 200", url)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
