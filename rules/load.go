@@ -1,5 +1,5 @@
-// Package rules reads a threadgate rules file (version 1, see
-// docs/rules.md): it parses the YAML, validates every key, compiles match
+// Package rules reads a threadgate rules file (format version 1): it
+// parses the YAML, validates every key, compiles match
 // conditions, regexes, templates and `when` expressions, resolves handover
 // targets, and returns an immutable *engine.Set.
 //
