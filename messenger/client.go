@@ -96,7 +96,10 @@ type Options struct {
 	// AppSecret, when set, adds appsecret_proof and appsecret_time to
 	// every call.
 	AppSecret []byte
-	// HTTPClient defaults to a client with a 20 s timeout.
+	// HTTPClient defaults to a client with a 20 s timeout whose transport
+	// keeps up to 256 idle connections to the Graph API, so that many
+	// workers sending at once reuse connections instead of opening new ones
+	// (net/http's default keeps 2 per host).
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts of one call, retries included;
 	// default 4.
@@ -129,7 +132,10 @@ func NewClient(o Options) *Client {
 		o.Tokens = PageTokens(nil)
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 256
+		o.HTTPClient = &http.Client{Timeout: 20 * time.Second, Transport: t}
 	}
 	if o.MaxAttempts < 1 {
 		o.MaxAttempts = 4
