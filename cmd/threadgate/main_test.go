@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,4 +248,46 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// Outside sandbox mode, / is a short text page and the sandbox API does not exist.
+func TestServeLiveModeHasNoPlayground(t *testing.T) {
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"success":true}`)
+	}))
+	defer graph.Close()
+	addr := freeAddr(t)
+	cfg, err := parseServe([]string{"--addr", addr, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
+		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.URL,
+	}), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stdout bytes.Buffer
+	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), &stdout, io.Discard) }()
+	base := "http://" + addr
+	waitHTTP(t, base+"/readyz")
+	for path, want := range map[string]int{"/": 200, "/sandbox/api/state": 404, "/sandbox/api/users/1/messages": 404, "/healthz": 200} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+		if path == "/" && (strings.Contains(string(b), "<html") || !strings.Contains(string(b), "threadgate")) {
+			t.Errorf("GET / outside sandbox = %q, want a short text page", b)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("live mode printed a sandbox URL: %q", stdout.String())
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
 }

@@ -137,6 +137,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	router.GET("/metrics", gin.WrapH(m.Handler()))
 	if emu != nil {
 		emu.Mount(router)
+	} else {
+		router.GET("/", func(c *gin.Context) {
+			c.String(http.StatusOK, "threadgate: a Messenger webhook gateway. Facebook posts to /webhook; health at /healthz and /readyz; metrics at /metrics.\n")
+		})
 	}
 
 	workCtx, cancelWork := context.WithCancel(context.Background())
