@@ -98,7 +98,7 @@ func New(o Options) *Metrics {
 	}, []string{"outcome"})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "events_total",
-		Help: "Events of webhooks that passed the signature and format checks, by kind and channel (messaging or standby); redeliveries included.",
+		Help: "Events of accepted webhooks, by kind and channel (messaging or standby); redeliveries included.",
 	}, []string{"kind", "channel"})
 	m.dedupHits = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "dedup_hits_total",
