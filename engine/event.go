@@ -14,10 +14,14 @@ const (
 	KindPassThreadControl    Kind = "pass_thread_control"
 	KindTakeThreadControl    Kind = "take_thread_control"
 	KindRequestThreadControl Kind = "request_thread_control"
+	// KindReturned is not a webhook: the gateway evaluates it after it took
+	// the thread back by itself (handover.return_after_idle), so that a rule
+	// can tell the user the bot is back.
+	KindReturned Kind = "returned"
 )
 
 // Kinds lists every event kind a rule may name, in documentation order.
-var Kinds = []Kind{KindMessage, KindPostback, KindPassThreadControl, KindTakeThreadControl, KindRequestThreadControl}
+var Kinds = []Kind{KindMessage, KindPostback, KindPassThreadControl, KindTakeThreadControl, KindRequestThreadControl, KindReturned}
 
 // Event is one inbound event, reduced to what rules read.
 type Event struct {

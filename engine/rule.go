@@ -67,6 +67,10 @@ type Rule struct {
 	Standby bool
 	// EvenWhenPaused lets the rule fire while the bot is paused for the user.
 	EvenWhenPaused bool
+	// ReadsOwner is true when the rule's `when` reads owner or one of its
+	// templates reads .Owner: the gateway then asks the platform who owns a
+	// thread it knows nothing about before evaluating (see Set.ReadsOwner).
+	ReadsOwner bool
 	// Conditions must all hold.
 	Conditions []Condition
 	// When, if set, must evaluate to true.

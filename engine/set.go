@@ -10,6 +10,9 @@ type Set struct {
 	Apps map[string]string
 	// Vars are the file's free values for templates and expressions.
 	Vars map[string]any
+	// Handover holds the file's handover and pages settings; nil means the
+	// defaults (see Handover). Set it before the set is shared.
+	Handover *Handover
 
 	appNames map[string]string // app ID → name
 	index    index

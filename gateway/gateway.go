@@ -65,6 +65,9 @@ type Config struct {
 	// fire. It costs a linear scan of the rules: for the sandbox, not for
 	// production traffic.
 	Explain bool
+	// TimerInterval is how often the gateway looks for threads to take
+	// back (handover.return_after_idle); DefaultTimerInterval when zero.
+	TimerInterval time.Duration
 }
 
 // Report tells what the gateway did with one event.
@@ -86,6 +89,9 @@ type Report struct {
 	Actions []ActionReport
 	// Owner is the thread owner after the event, as rules read it.
 	Owner string
+	// Paused is true when the bot was paused for the user
+	// (handover.pause_on_human) as the rules were evaluated.
+	Paused bool
 	// Note says why nothing ran when nothing did (redelivery, echo, no rules).
 	Note string
 }
@@ -108,6 +114,10 @@ type Gateway struct {
 	now     func() time.Time
 	running sync.WaitGroup
 	started atomic.Bool
+	// timers watches the threads other apps hold (returns.go).
+	timers *returnTimers
+	// ownerNeed caches whether the rules in force read the owner.
+	ownerNeed atomic.Pointer[ownerNeed]
 }
 
 // New returns a Gateway; call Start to handle events.
@@ -118,7 +128,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, queue: cfg.Queue, dedup: cfg.Dedup, state: cfg.State, obs: cfg.Observer, now: cfg.Now}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, queue: cfg.Queue, dedup: cfg.Dedup, state: cfg.State, obs: cfg.Observer, now: cfg.Now,
+		timers: newReturnTimers()}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,12 +163,14 @@ func (g *Gateway) Start(ctx context.Context) {
 		return
 	}
 	g.running.Go(func() { g.queue.Run(ctx, g.cfg.Workers, g.handleJob) })
+	g.running.Go(func() { g.runTimers(ctx) })
 }
 
 // Drain stops accepting events and waits until every accepted event has been
 // handled, or ctx is done; cancel the context given to Start to abort the
 // Graph calls still running after that.
 func (g *Gateway) Drain(ctx context.Context) error {
+	g.timers.close()
 	g.queue.Close()
 	done := make(chan struct{})
 	go func() { g.running.Wait(); close(done) }()

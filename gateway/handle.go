@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/messenger"
 )
@@ -52,6 +52,10 @@ func handoverApp(ev *messenger.Event) string {
 
 // handleJob handles one queued event.
 func (g *Gateway) handleJob(ctx context.Context, j Job) {
+	if rj, ok := j.Value.(*returnJob); ok {
+		g.handleReturn(ctx, rj)
+		return
+	}
 	in := j.Value.(*incoming)
 	ev := in.Event
 	start := g.now()
@@ -60,7 +64,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 	rep := Report{Time: start, PageID: conv.PageID, UserID: conv.UserID, Kind: string(ev.Kind()), Standby: in.Standby}
 	defer func() {
 		if g.cfg.OnHandled != nil {
-			rep.Owner = g.state.Get(conv).Owner
+			rep.Owner = currentOwner(g.state.Get(conv), g.now())
 			if set := g.rules(); set != nil {
 				rep.Owner = ownerForRules(set, rep.Owner)
 			}
@@ -73,7 +77,9 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 		log.Debug(rep.Note)
 		return
 	}
+	set := g.rules()
 	g.learnOwner(conv, in.Incoming)
+	g.observeActivity(set, conv, in.Incoming, start)
 	e := g.engineEvent(in.Incoming)
 	if e == nil {
 		rep.Note = "this kind of event triggers no rule"
@@ -84,23 +90,31 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 	if e.Kind == engine.KindPostback {
 		rep.Text = e.Payload
 	}
-	set := g.rules()
 	if set == nil {
 		rep.Note = "no rules loaded"
 		log.Warn("event not handled: no rules loaded")
 		return
 	}
-	st := g.state.Get(conv)
+	if e.Kind == engine.KindRequestThreadControl && g.applyRequestPolicy(ctx, set, conv, e, &rep, log) {
+		return
+	}
 	if e.Kind == engine.KindMessage && e.Text != "" && !e.Standby {
 		g.state.Update(conv, func(s *ThreadState) {
 			s.LastActivity = start
-			s.Transcript = appendBounded(s.Transcript, e.Text, transcriptLen)
+			s.Transcript = appendTranscript(s.Transcript, e.Text)
 		})
-		st.Transcript = appendBounded(st.Transcript, e.Text, transcriptLen)
 	}
+	g.decide(ctx, set, conv, e, start, log, &rep)
+}
+
+// decide evaluates the rules for an event of a conversation and runs the
+// steps of the rules that fire, recording what happened in rep.
+func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, start time.Time, log *slog.Logger, rep *Report) {
+	st := g.lookupOwner(ctx, set, conv, g.state.Get(conv), start)
+	rep.Paused = start.Before(st.PausedUntil)
 	input := engine.Input{
 		Event: e,
-		State: engine.State{Owner: ownerForRules(set, st.Owner), Paused: start.Before(st.PausedUntil), Transcript: st.Transcript},
+		State: engine.State{Owner: ownerForRules(set, currentOwner(st, start)), Paused: rep.Paused, Transcript: st.Transcript},
 		Now:   start,
 	}
 	var dec engine.Decision
@@ -129,8 +143,9 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 			outcome = "error"
 			log.Error("action not rendered", "rule", f.Rule.Name, "error", err.Error())
 		}
-		for _, s := range f.Steps {
-			err := g.execute(ctx, conv, to, s)
+		errs := g.runSteps(ctx, set, conv, to, f.Steps)
+		for i, s := range f.Steps {
+			err := errs[i]
 			ar := ActionReport{Kind: s.Kind(), Fields: s.Fields()}
 			if err != nil {
 				ar.Error = err.Error()
@@ -148,35 +163,6 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 	log.Info("event handled", "rule", strings.Join(names, ","), "actions", done, "outcome", outcome, "duration_ms", ms(g.now().Sub(start)))
 }
 
-// execute runs one step and records what it did to thread ownership.
-func (g *Gateway) execute(ctx context.Context, conv Conversation, to messenger.Recipient, s actions.Step) error {
-	err := s.Execute(ctx, g.cfg.Platform, to)
-	if err != nil {
-		g.obs.Action(s.Kind(), "error")
-		if messenger.IsNotThreadOwner(err) {
-			g.setOwner(conv, ownerOther)
-		}
-		return err
-	}
-	g.obs.Action(s.Kind(), "ok")
-	switch s.Kind() {
-	case "pass_thread_control":
-		target, _ := s.Fields()["target"].(string)
-		appID, _ := s.Fields()["app_id"].(string)
-		g.setOwner(conv, appID)
-		g.obs.Handover(target, "pass")
-	case "take_thread_control":
-		g.setOwner(conv, OwnerSelf)
-		g.obs.Handover(OwnerSelf, "take")
-	case "release_thread_control":
-		g.setOwner(conv, OwnerIdle)
-		g.obs.Handover(OwnerIdle, "release")
-	case "request_thread_control":
-		g.obs.Handover(OwnerSelf, "request")
-	}
-	return nil
-}
-
 // ownerOther stands for "another app, not known which".
 const ownerOther = "other"
 
@@ -186,6 +172,9 @@ func (g *Gateway) setOwner(conv Conversation, owner string) {
 		s.Owner = owner
 		s.OwnerSince = now
 	})
+	if heldByOther(owner) {
+		g.timers.watch(conv, now)
+	}
 }
 
 // learnOwner updates thread ownership from what an event shows.

@@ -30,6 +30,19 @@ type ThreadState struct {
 	PausedUntil time.Time
 	// Transcript holds the user's last few messages, oldest first.
 	Transcript []string
+	// LastUserMessage is the user's last message or postback, on either
+	// channel: the platform makes a thread idle 24 hours after it.
+	LastUserMessage time.Time
+	// OwnerLookupAt is when GET thread_owner was last asked about the
+	// thread, so that a failing lookup is not repeated on every event.
+	OwnerLookupAt time.Time
+	// ReturnTriedAt is when taking the thread back after
+	// handover.return_after_idle last failed; the next try waits a full
+	// delay after it.
+	ReturnTriedAt time.Time
+	// Object is the webhook object of the conversation ("page" for
+	// Messenger, "instagram"), for events the gateway makes itself.
+	Object string
 }
 
 // StateStore keeps per-conversation state. MemoryStateStore serves one

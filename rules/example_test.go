@@ -65,7 +65,7 @@ rules:
 		}
 	}
 	// Output:
-	// rules.yaml:5:7: rule "agent": match: unknown key "txt", expected one of: event, text, contains, regex, postback, quick_reply, attachment, standby
+	// rules.yaml:5:7: rule "agent": match: unknown key "txt", expected one of: event, text, contains, regex, postback, quick_reply, attachment, page, standby
 	// rules.yaml:6:22: rule "agent": match.regex: invalid or unsupported Perl syntax in `(?=`, expected an RE2 regular expression (RE2 has no look-ahead, look-behind or back-references)
 	// rules.yaml:9:11: rule "agent": the name is already used by the rule on line 3, expected a unique name
 	// rules.yaml:10:23: rule "agent": when: unknown time zone "Europe/Pariss", expected an IANA time zone such as "Europe/Paris" or "UTC"

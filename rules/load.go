@@ -46,7 +46,9 @@ type File struct {
 	// RuleCount is the number of rules in the file.
 	RuleCount int
 	// Extra holds the decoded values of top-level keys that later versions
-	// of the format add (see topKeys), by key. It is empty today.
+	// of the format add (see topKeys), by key: "pages" holds a
+	// map[string]engine.Page by name and "handover" an engine.Handover
+	// (both also carried into Set.Handover).
 	Extra map[string]any
 }
 
@@ -100,6 +102,10 @@ type topKey struct {
 	Schema map[string]any
 	// Decode decodes the value; f has Apps and Vars filled in.
 	Decode func(value *yaml.Node, f *File) (any, diag.List)
+	// Finish, if set, is called once the file loaded without mistakes and
+	// f.Set is built, whether or not the key is present, to carry the
+	// decoded values into the rule set.
+	Finish func(f *File)
 }
 
 // topKeys lists the extra top-level keys, in documentation order.
@@ -275,6 +281,11 @@ func (p *parser) file(root *yaml.Node, f *File) {
 	if len(p.errs) == 0 {
 		f.RuleCount = len(list)
 		f.Set = engine.NewSet(list, f.Apps, f.Vars)
+		for _, k := range topKeys {
+			if k.Finish != nil {
+				k.Finish(f)
+			}
+		}
 	}
 }
 

@@ -127,11 +127,18 @@ func summary(f *File) string {
 	for _, name := range sortedKeys(f.Vars) {
 		fmt.Fprintf(&b, "var %s = %#v\n", name, f.Vars[name])
 	}
+	b.WriteString(handoverSummary(f))
 	for _, r := range f.Set.Rules {
 		fmt.Fprintf(&b, "\nrule %q (line %d)\n", r.Name, r.Line)
 		fmt.Fprintf(&b, "  events: %s\n", kindText(r.Events))
 		if r.Standby {
 			b.WriteString("  standby: true\n")
+		}
+		if r.EvenWhenPaused {
+			b.WriteString("  paused: any\n")
+		}
+		if r.ReadsOwner {
+			b.WriteString("  reads owner: true\n")
 		}
 		for _, c := range r.Conditions {
 			_, indexed := c.(engine.IndexedCondition)
@@ -230,7 +237,7 @@ func TestErrorsFormat(t *testing.T) {
 	want := []string{
 		`x.yaml:1:10: version: unsupported version 2, expected 1`,
 		`x.yaml:2:8: rules: the list is empty, expected at least one rule`,
-		`x.yaml:3:1: top level: unknown key "foo", expected one of: version, apps, vars, rules`,
+		`x.yaml:3:1: top level: unknown key "foo", expected one of: ` + strings.Join(topLevelKeys(), ", "),
 	}
 	if got := errs.Lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Lines() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -266,7 +273,7 @@ func TestExtraTopLevelKey(t *testing.T) {
 	}
 	_, err = Parse("x.yaml", []byte("version: 1\nvars: {brand: Acme}\ngreeting: [x]\ngreetings: 1\nrules: [{name: a, do: [echo: x]}]\n"))
 	want := "x.yaml:3:11: greeting: expected a string, got a list\n" +
-		`x.yaml:4:1: top level: unknown key "greetings", expected one of: version, apps, vars, rules, greeting`
+		`x.yaml:4:1: top level: unknown key "greetings", expected one of: ` + strings.Join(topLevelKeys(), ", ")
 	if err == nil || err.Error() != want {
 		t.Errorf("err =\n%v\nwant\n%s", err, want)
 	}

@@ -36,6 +36,9 @@ type matchContext struct {
 	what string
 	// src maps positions inside a value to the file.
 	src *source
+	// file is the file being loaded, its top-level keys decoded (nil in
+	// tests that compile one key alone).
+	file *File
 }
 
 var messageOnly = []engine.Kind{engine.KindMessage}
@@ -44,7 +47,7 @@ var messageOnly = []engine.Kind{engine.KindMessage}
 var matchKinds = []MatchKind{
 	{
 		Key:     "event",
-		Doc:     "The event is of that kind: message, postback, pass_thread_control (the thread came back to us), take_thread_control or request_thread_control. Default: postback when postback is given, else message.",
+		Doc:     "The event is of that kind: message, postback, pass_thread_control (the thread came back to us), take_thread_control, request_thread_control or returned (threadgate took the thread back after handover.return_after_idle). Default: postback when postback is given, else message.",
 		Schema:  stringOrList(map[string]any{"type": "string", "enum": kindNames()}),
 		Events:  engine.Kinds,
 		Standby: true,
@@ -97,6 +100,7 @@ var matchKinds = []MatchKind{
 		Standby: true,
 		compile: compileAttachment,
 	},
+	pageMatchKind,
 	{
 		Key:     "standby",
 		Doc:     "true: the event arrived on the standby channel, because another app (a human agent's inbox) owns the thread. Default false: standby events match no rule unless it says standby: true.",
@@ -147,7 +151,7 @@ func stringOrList(item map[string]any) map[string]any {
 
 // match compiles a rule's `match` mapping into r: its events, standby flag
 // and conditions.
-func (p *parser) match(n *yaml.Node, where string, r *engine.Rule) {
+func (p *parser) match(n *yaml.Node, where string, r *engine.Rule, f *File) {
 	what := where + ": match"
 	fields, errs := diag.Fields(n, what, matchKeys)
 	p.errs.Add(errs...)
@@ -176,7 +180,7 @@ func (p *parser) match(n *yaml.Node, where string, r *engine.Rule) {
 			if key == "postback" {
 				postbackKey = fl.Key
 			}
-			c, errs := kind.compile(fl.Value, &matchContext{what: what + "." + key, src: p.src})
+			c, errs := kind.compile(fl.Value, &matchContext{what: what + "." + key, src: p.src, file: f})
 			p.errs.Add(errs...)
 			if c != nil {
 				r.Conditions = append(r.Conditions, c)

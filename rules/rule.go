@@ -12,7 +12,7 @@ import (
 )
 
 // ruleKeys are the keys of one rule, in documentation order.
-var ruleKeys = []string{"name", "match", "when", "do", "continue"}
+var ruleKeys = []string{"name", "match", "when", "paused", "do", "continue"}
 
 // rule compiles one item of the rules list; pos is its 1-based position. It
 // returns the rule (nil when it has mistakes) and its name node for the
@@ -61,15 +61,19 @@ func (p *parser) rule(n *yaml.Node, pos int, f *File) (*engine.Rule, *yaml.Node)
 	}
 
 	if fl, ok := byKey["match"]; ok {
-		p.match(fl.Value, where, r)
+		p.match(fl.Value, where, r, f)
 	} else {
 		r.Events = []engine.Kind{engine.KindMessage}
 	}
 	if fl, ok := byKey["when"]; ok {
 		r.When = p.when(fl.Value, where, f.Vars)
 	}
+	if fl, ok := byKey["paused"]; ok {
+		r.EvenWhenPaused = p.pausedKey(fl.Value, where)
+	}
 	if fl, ok := byKey["do"]; ok {
 		r.Actions = p.do(fl.Value, where, f)
+		r.ReadsOwner = readsOwner(r.When, fl.Value)
 	} else {
 		p.errs.Add(diag.At(n, "%s: do: missing, expected a list of actions such as do: [reply: \"Hello\"]", where))
 	}

@@ -31,7 +31,7 @@ func Schema() map[string]any {
 		},
 		"apps": map[string]any{
 			"description": "Apps that a conversation can be handed to, by name: the name is used in rules, the value is the app's numeric ID.",
-			"type":        "object",
+			"type":        []any{"object", "null"},
 			"additionalProperties": map[string]any{"oneOf": []any{
 				map[string]any{"type": "integer", "minimum": 0},
 				map[string]any{"type": "string", "pattern": "^[0-9]+$"},
@@ -39,7 +39,7 @@ func Schema() map[string]any {
 		},
 		"vars": map[string]any{
 			"description":          "Free values for templates (.Vars.NAME) and when expressions (vars.NAME).",
-			"type":                 "object",
+			"type":                 []any{"object", "null"},
 			"propertyNames":        map[string]any{"pattern": identifier.String()},
 			"additionalProperties": map[string]any{"type": []any{"string", "number", "boolean"}},
 		},
@@ -83,6 +83,7 @@ func Schema() map[string]any {
 						"type":        "string",
 						"minLength":   1,
 					},
+					"paused": pausedSchema,
 					"do": map[string]any{
 						"description": "The actions, run in order.",
 						"type":        "array",

@@ -64,6 +64,11 @@ func (e *Emulator) graphSend(p params) (any, *graphError) {
 	if gerr != nil {
 		return nil, gerr
 	}
+	if ctl.Metadata == "" {
+		// The handover's metadata may travel as the message's, which the
+		// receiving app reads in the echo (threadgate's routing dialect).
+		ctl.Metadata = msg.Metadata
+	}
 	switch ctl.ControlType {
 	case "pass":
 		_, gerr = e.pass(bot, psid, ctl.AppID.String(), ctl.Metadata)

@@ -119,7 +119,10 @@ type ReportLog struct {
 	Trace   []TraceLine  `json:"trace,omitempty"`
 	Actions []ActionLine `json:"actions,omitempty"`
 	Owner   string       `json:"owner,omitempty"`
-	Note    string       `json:"note,omitempty"`
+	// Paused is true when the bot was paused for the user
+	// (handover.pause_on_human) as the rules were evaluated.
+	Paused bool   `json:"paused,omitempty"`
+	Note   string `json:"note,omitempty"`
 }
 
 // TraceLine says why one rule did or did not fire.
@@ -137,7 +140,7 @@ type ActionLine struct {
 }
 
 func reportLog(r gateway.Report) *ReportLog {
-	out := &ReportLog{Kind: r.Kind, Standby: r.Standby, Text: r.Text, Rules: r.Rules, Owner: r.Owner, Note: r.Note}
+	out := &ReportLog{Kind: r.Kind, Standby: r.Standby, Text: r.Text, Rules: r.Rules, Owner: r.Owner, Paused: r.Paused, Note: r.Note}
 	if out.Rules == nil {
 		out.Rules = []string{}
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/threadgate/threadgate/rules"
 )
 
 // defaultGraphURL is the Graph API base with the pinned version.
@@ -20,21 +22,34 @@ type serveConfig struct {
 	RulesExplicit bool // --rules or THREADGATE_RULES was given
 	Addr          string
 	Token         string
+	PagesFile     string // THREADGATE_PAGES_FILE: page ID → token
 	AppSecret     string
-	VerifyToken   string
-	AppID         string
-	GraphURL      string
-	LogFormat     string
-	LogLevel      slog.Level
-	LogSenderIDs  bool
-	Insecure      bool
-	Grace         time.Duration
-	QueueSize     int
-	Workers       int
+	// AppSecretPrevious also verifies webhook signatures while the app
+	// secret is rotated.
+	AppSecretPrevious string
+	VerifyToken       string
+	AppID             string
+	GraphURL          string
+	LogFormat         string
+	LogLevel          slog.Level
+	LogSenderIDs      bool
+	Insecure          bool
+	Grace             time.Duration
+	QueueSize         int
+	Workers           int
+	// Watch is how a change of the rules file is noticed: fs, poll or off.
+	Watch rules.WatchMode
+	// WatchInterval is the content-hash poll's interval (0: the default
+	// of the watch mode).
+	WatchInterval time.Duration
+	// AllowRemoteAdmin lets other machines use POST /-/reload and
+	// POST /-/explain.
+	AllowRemoteAdmin bool
 }
 
-// Sandbox reports whether serve runs against the embedded emulator.
-func (c *serveConfig) Sandbox() bool { return c.Token == "" }
+// Sandbox reports whether serve runs against the embedded emulator: no
+// page token is given, neither PAGE_ACCESS_TOKEN nor a pages file.
+func (c *serveConfig) Sandbox() bool { return c.Token == "" && c.PagesFile == "" }
 
 // parseServe reads flags and the environment (getenv) into a serveConfig.
 func parseServe(args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*serveConfig, error) {
@@ -62,6 +77,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.DurationVar(&c.Grace, "grace", 10*time.Second, "on SIGTERM/SIGINT, how long queued events may take to finish")
 	fs.IntVar(&c.QueueSize, "queue-size", 10000, "events accepted and not yet handled, at most; beyond it webhooks get 503")
 	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
+	watchDefault := getenv("THREADGATE_WATCH")
+	if watchDefault == "" {
+		watchDefault = string(rules.WatchFS)
+	}
+	watch := fs.String("watch", watchDefault, "how to notice that the rules file changed: fs (watch its directory), poll (read it every --watch-interval; for mounts that send no file events), off (only SIGHUP and POST /-/reload) (env THREADGATE_WATCH)")
+	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
+	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines POST /-/reload and /-/explain (by default only callers on this machine may)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: threadgate serve [flags]\n\nRuns the gateway. Without PAGE_ACCESS_TOKEN it runs in sandbox mode against an embedded\nemulator of the Messenger Platform and serves a playground at /.\n\nflags:")
 		fs.PrintDefaults()
@@ -83,8 +105,21 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
+	w, err := rules.ParseWatchMode(*watch)
+	if err != nil {
+		return nil, fmt.Errorf("--watch: %w", err)
+	}
+	c.Watch = w
+	if c.WatchInterval < 0 {
+		return nil, fmt.Errorf("--watch-interval: %s is negative", c.WatchInterval)
+	}
 	c.Token = getenv("PAGE_ACCESS_TOKEN")
 	c.AppSecret = getenv("APP_SECRET")
+	c.PagesFile = getenv("THREADGATE_PAGES_FILE")
+	c.AppSecretPrevious = getenv("APP_SECRET_PREVIOUS")
+	if c.AppSecretPrevious != "" && c.AppSecret == "" {
+		return nil, errors.New("APP_SECRET_PREVIOUS is set but APP_SECRET is not: set APP_SECRET to the new secret, APP_SECRET_PREVIOUS to the old one while Facebook switches over")
+	}
 	c.VerifyToken = getenv("VERIFY_TOKEN")
 	c.AppID = getenv("APP_ID")
 	c.GraphURL = strings.TrimRight(getenv("GRAPH_API_URL"), "/")
@@ -102,7 +137,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	default:
 		return nil, fmt.Errorf("THREADGATE_LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
-	if c.Token != "" && c.AppSecret == "" && !c.Insecure {
+	if !c.Sandbox() && c.AppSecret == "" && !c.Insecure {
 		return nil, errRefuseUnsigned
 	}
 	return c, nil

@@ -2,8 +2,10 @@
 // rules file and hands conversations to human agents.
 //
 //	threadgate serve  [--rules PATH] [--addr HOST:PORT]   run the gateway
-//	threadgate check  PATH...                              validate rules files
+//	threadgate check  [--strict] PATH...                   validate rules files
 //	threadgate test   PATH...                              run rule test files
+//	threadgate explain [--rules PATH] [flags] [TEXT]       explain which rule fires
+//	threadgate schema                                      print the rules JSON Schema
 //	threadgate version
 package main
 
@@ -34,6 +36,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "test":
+		return testRules(args[1:], stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
+	case "schema":
+		return schema(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args[1:], os.Getenv, stderr)
 	case "version", "--version", "-version":
@@ -50,7 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   threadgate serve  [--rules PATH] [--addr HOST:PORT]   run the gateway
-  threadgate check  PATH...                              validate rules files; exit 0 ok, 1 invalid
+  threadgate check  [--strict] PATH...                   validate rules files, run their tests, warn of likely mistakes; exit 0 ok, 1 invalid
+  threadgate test   PATH...                              run rule test files; exit 0 when all pass, 1 when not
+  threadgate explain [--rules PATH] [flags] [TEXT]       show which rule fires for an event, and why the others do not
+  threadgate schema                                      print the JSON Schema of the rules file
   threadgate version                                     print the version
   threadgate healthcheck [--addr HOST:PORT]              exit 0 when the local server's /healthz answers 200
 

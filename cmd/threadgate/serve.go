@@ -9,18 +9,14 @@ import (
 	"fmt"
 	"github.com/gin-gonic/gin"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/threadgate/threadgate/engine"
-	"github.com/threadgate/threadgate/examples"
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
@@ -48,32 +44,26 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return runServer(ctx, cfg, log, stdout, stderr)
 }
 
-// loadRules loads the rules file; in sandbox mode, with no file given and no
-// rules.yaml present, it falls back to the embedded seed rules.
-func loadRules(cfg *serveConfig, log *slog.Logger) (*rules.File, error) {
-	f, err := rules.Load(cfg.RulesPath)
-	if err != nil && cfg.Sandbox() && !cfg.RulesExplicit && errors.Is(err, fs.ErrNotExist) {
-		log.Info("no rules.yaml here: sandbox mode runs the embedded example rules", "rules", examples.DefaultRulesName)
-		return rules.Parse(examples.DefaultRulesName, examples.DefaultRules)
-	}
-	return f, err
-}
-
 // runServer runs the gateway until ctx is done, then drains it.
 func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, stderr io.Writer) int {
-	file, err := loadRules(cfg, log)
+	// The manager owns the rules in force: it reloads the file when it
+	// changes (and on SIGHUP, POST /-/reload), keeping the last good rules.
+	mgr, err := newRulesManager(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "threadgate: the rules file is invalid, not starting:")
 		printRulesError(stderr, err)
 		return exitFailed
 	}
-	var current atomic.Pointer[rules.File]
-	current.Store(file)
-	rulesNow := func() *engine.Set {
-		if f := current.Load(); f != nil {
-			return f.Set
+	file := mgr.Current()
+	rulesNow := mgr.Rules
+
+	var pages messenger.PageTokens
+	if !cfg.Sandbox() && cfg.PagesFile != "" {
+		if pages, err = messenger.LoadPageTokens(cfg.PagesFile); err != nil {
+			fmt.Fprintln(stderr, "threadgate: THREADGATE_PAGES_FILE:", err)
+			return exitFailed
 		}
-		return nil
+		log.Info("page tokens loaded", "pages", len(pages), "default_token", cfg.Token != "")
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -90,13 +80,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		emu = sandbox.New(sandbox.Options{
 			Token:      token,
 			AppSecret:  secret,
-			Apps:       func() map[string]string { return current.Load().Set.Apps },
+			Apps:       func() map[string]string { return mgr.Current().Set.Apps },
 			WebhookURL: base + "/webhook",
 			Logger:     log.With("component", "sandbox"),
-			RulesInfo: func() any {
-				f := current.Load()
-				return map[string]any{"path": f.Path, "hash": f.Hash, "rules": len(f.Set.Rules)}
-			},
+			RulesInfo:  sandboxRulesInfo(mgr),
 		})
 		appID = emu.BotAppID()
 		graphURL = emu.GraphURL(base)
@@ -104,7 +91,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	m := metrics.New(metrics.Options{})
 	client := messenger.NewClient(messenger.Options{
 		BaseURL:   graphURL,
-		Tokens:    messenger.StaticToken(token),
+		Tokens:    pageTokens(token, pages),
 		AppSecret: secret,
 		Logger:    log.With("component", "graph"),
 		Observe:   m.ObserveGraphCall,
@@ -122,6 +109,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	}
 	if len(secret) > 0 {
 		gcfg.Secrets = [][]byte{secret}
+		if emu == nil && cfg.AppSecretPrevious != "" {
+			gcfg.Secrets = append(gcfg.Secrets, []byte(cfg.AppSecretPrevious))
+		}
 	}
 	if emu != nil {
 		gcfg.OnHandled = emu.Record
@@ -133,8 +123,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	}
 	m.ObserveReload(true, len(file.Set.Rules), file.Hash, time.Now())
 	m.InitRules(ruleNames(file))
+	wireReloads(mgr, m, emu)
 	router := gw.Router()
 	router.GET("/metrics", gin.WrapH(m.Handler()))
+	gateway.MountAdmin(router, mgr, gateway.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin})
 	if emu != nil {
 		emu.Mount(router)
 	} else {
@@ -146,6 +138,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	gw.Start(workCtx)
+	stopReloading := startReloading(ctx, mgr, log)
+	defer stopReloading()
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	if emu != nil {
 		srv.RegisterOnShutdown(emu.Close)
@@ -198,4 +192,14 @@ func ruleNames(f *rules.File) []string {
 		names[i] = r.Name
 	}
 	return names
+}
+
+// pageTokens is the token source of the Graph API client: each Page of the
+// pages file gets its own token, any other Page the single token (when
+// set). A Page of the file never gets another Page's token.
+func pageTokens(token string, pages messenger.PageTokens) messenger.TokenSource {
+	if len(pages) == 0 {
+		return messenger.StaticToken(token)
+	}
+	return messenger.PagesAndDefault{Pages: pages, Default: token}
 }

@@ -353,6 +353,7 @@ function reportBody(r) {
         (t.fired ? '✓ ' : '✗ ') + t.rule, t.reason ? ' — ' + t.reason : '')))));
   }
   if (r.owner) out.push(el('div', {class: 'who'}, 'thread owner after: ' + r.owner));
+  if (r.paused) out.push(el('div', {class: 'who'}, 'the bot was paused for this user (a person wrote to them; handover.pause_on_human)'));
   return out;
 }
 

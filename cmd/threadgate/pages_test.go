@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/threadgate/threadgate/messenger"
+)
+
+func TestParseServePagesAndSecrets(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(*testing.T, *serveConfig)
+		wantErr string
+	}{
+		{name: "a pages file means live mode", env: map[string]string{"THREADGATE_PAGES_FILE": "/run/secrets/pages.yaml", "APP_SECRET": "s"},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.Sandbox() || c.PagesFile != "/run/secrets/pages.yaml" {
+					t.Errorf("Sandbox() = %v, PagesFile = %q", c.Sandbox(), c.PagesFile)
+				}
+			}},
+		{name: "a pages file without a secret is refused", env: map[string]string{"THREADGATE_PAGES_FILE": "/p.yaml"}, wantErr: "APP_SECRET is not"},
+		{name: "previous secret", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "new", "APP_SECRET_PREVIOUS": "old"},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.AppSecret != "new" || c.AppSecretPrevious != "old" {
+					t.Errorf("secrets not read")
+				}
+			}},
+		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServe(nil, env(tt.env), io.Discard, false)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestPageTokens(t *testing.T) {
+	if tok, ok := pageTokens("single", nil).Token("anything"); !ok || tok != "single" {
+		t.Errorf("without a pages file every page gets the single token")
+	}
+	src := pageTokens("", messenger.PageTokens{"1": "one"})
+	if tok, ok := src.Token("1"); !ok || tok != "one" {
+		t.Errorf("page 1 got %q", tok)
+	}
+	if _, ok := src.Token("2"); ok {
+		t.Errorf("a page outside the file got a token without PAGE_ACCESS_TOKEN")
+	}
+}
+
+// TestServeManyPages runs the real server with a pages file and a rotated
+// app secret against a fake Graph API that checks tokens.
+func TestServeManyPages(t *testing.T) {
+	const (
+		pageA, tokA = "111111111111111", "page-a-token-value-0001"
+		pageB, tokB = "222222222222222", "page-b-token-value-0002"
+		newSecret   = "new-app-secret"
+		oldSecret   = "old-app-secret"
+	)
+	var mu sync.Mutex
+	used := map[string]string{} // user → token
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Recipient struct {
+				ID string `json:"id"`
+			} `json:"recipient"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		used[body.Recipient.ID] = r.URL.Query().Get("access_token")
+		mu.Unlock()
+		io.WriteString(w, `{"recipient_id":"x","message_id":"m_x"}`)
+	}))
+	defer graph.Close()
+	dir := t.TempDir()
+	pagesPath := filepath.Join(dir, "pages.yaml")
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(pagesPath, []byte(fmt.Sprintf("%q: %s\n%q: %s\n", pageA, tokA, pageB, tokB)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rulesPath, []byte("version: 1\nrules: [{name: echo, do: [echo: \"[bot] \"]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cfg, err := parseServe([]string{"--addr", addr, "--rules", rulesPath}, env(map[string]string{
+		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": newSecret, "APP_SECRET_PREVIOUS": oldSecret, "GRAPH_API_URL": graph.URL,
+	}), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), io.Discard, io.Discard)
+	}()
+	base := "http://" + addr
+	waitHTTP(t, base+"/readyz")
+	post := func(page, user, secret string) int {
+		body := fmt.Sprintf(`{"object":"page","entry":[{"id":%q,"time":1,"messaging":[{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":2,"message":{"mid":"m_%s","text":"hi"}}]}]}`, page, user, page, user)
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", messenger.Sign([]byte(secret), []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		page, user, secret string
+		want               int
+	}{
+		{pageA, "ua", newSecret, 200},
+		{pageB, "ub", oldSecret, 200}, // still signed with the previous secret
+		{pageA, "ux", "some-other-secret", 401},
+	} {
+		if got := post(c.page, c.user, c.secret); got != c.want {
+			t.Errorf("webhook for %s signed with %s: %d, want %d", c.user, c.secret, got, c.want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(used)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Graph API got calls for %d users, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	if used["ua"] != tokA || used["ub"] != tokB {
+		t.Errorf("tokens mixed: ua got A's: %v, ub got B's: %v", used["ua"] == tokA, used["ub"] == tokB)
+	}
+	mu.Unlock()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range []string{tokA, tokB, newSecret, oldSecret} {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("a secret reached the logs")
+		}
+	}
+}
+
+func TestServeRefusesBadPagesFile(t *testing.T) {
+	dir := t.TempDir()
+	pagesPath := filepath.Join(dir, "pages.yaml")
+	if err := os.WriteFile(pagesPath, []byte("shop: secret-token-never-shown\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte("version: 1\nrules: [{name: echo, do: [echo: x]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseServe([]string{"--addr", freeAddr(t), "--rules", rulesPath}, env(map[string]string{
+		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": "s",
+	}), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := runServer(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard, &stderr); code != exitFailed {
+		t.Fatalf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(stderr.String(), "THREADGATE_PAGES_FILE") || !strings.Contains(stderr.String(), "line 1") || strings.Contains(stderr.String(), "secret-token-never-shown") {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}

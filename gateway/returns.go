@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
+)
+
+// This file takes threads back from other apps after they have been idle
+// for handover.return_after_idle, and then runs the rules with
+// `event: returned`.
+//
+// The gateway keeps, in memory, every conversation that another app held
+// during the last 24 hours in a heap ordered by when the thread went quiet
+// (a lower bound: later activity only makes it quieter later). A timer
+// wakes up every Config.TimerInterval, reads the return_after_idle of the
+// rules in force at that moment (so a reload changes the delay of the
+// threads already waiting), and looks at the conversations at the top of
+// the heap, at most maxReturnsPerTick of them. A conversation that is due
+// is pushed onto the event queue like a webhook event of its user, so that
+// it is handled in order with the user's own events; the worker checks
+// again, takes the thread and runs the rules. The heap is lost when the
+// process stops: after a restart, a thread is watched again from its next
+// event.
+
+// DefaultTimerInterval is how often the gateway looks for threads to take
+// back when Config.TimerInterval is zero.
+const DefaultTimerInterval = 15 * time.Second
+
+// maxReturnsPerTick bounds the conversations one tick looks at.
+const maxReturnsPerTick = 256
+
+// returnMetadata tells the app that loses the thread why.
+const returnMetadata = "threadgate: the bot took the thread back after %s without messages (handover.return_after_idle)"
+
+// idleEntry is a conversation another app held, and a time at or before
+// which its thread went quiet.
+type idleEntry struct {
+	conv  Conversation
+	since time.Time
+}
+
+type idleHeap []idleEntry
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].since.Before(h[j].since) }
+func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleEntry)) }
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// returnTimers holds the conversations to watch; each is in the heap at
+// most once.
+type returnTimers struct {
+	mu      sync.Mutex
+	heap    idleHeap
+	watched map[Conversation]bool
+	stop    chan struct{}
+	once    sync.Once
+}
+
+func newReturnTimers() *returnTimers {
+	return &returnTimers{watched: map[Conversation]bool{}, stop: make(chan struct{})}
+}
+
+// watch adds a conversation, quiet since then, unless it is watched.
+func (t *returnTimers) watch(c Conversation, since time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.watched[c] {
+		return
+	}
+	t.watched[c] = true
+	heap.Push(&t.heap, idleEntry{conv: c, since: since})
+}
+
+// due pops, up to max, the conversations whose entry is at or before
+// cutoff. They are no longer watched: the caller watches them again if it
+// must.
+func (t *returnTimers) due(cutoff time.Time, max int) []idleEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []idleEntry
+	for len(out) < max && len(t.heap) > 0 && !t.heap[0].since.After(cutoff) {
+		e := heap.Pop(&t.heap).(idleEntry)
+		delete(t.watched, e.conv)
+		out = append(out, e)
+	}
+	return out
+}
+
+// Len is the number of conversations watched.
+func (t *returnTimers) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.heap)
+}
+
+func (t *returnTimers) close() { t.once.Do(func() { close(t.stop) }) }
+
+// returnJob is a queued check of one conversation that may be due.
+type returnJob struct {
+	conv Conversation
+}
+
+// quietSince is when the thread went quiet: the latest of the owner's
+// arrival, the last message of the user or an agent, and the last failed
+// attempt to take it back.
+func quietSince(st ThreadState) time.Time {
+	t := st.OwnerSince
+	for _, u := range []time.Time{st.LastActivity, st.ReturnTriedAt} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+// runTimers runs the return timer until ctx is done or the gateway drains.
+func (g *Gateway) runTimers(ctx context.Context) {
+	every := g.cfg.TimerInterval
+	if every <= 0 {
+		every = DefaultTimerInterval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.timers.stop:
+			return
+		case <-tick.C:
+			g.CheckReturns()
+		}
+	}
+}
+
+// CheckReturns looks once for threads to take back, as the timer does every
+// Config.TimerInterval: it queues a return for each thread that another app
+// has held without a message for handover.return_after_idle (at most
+// maxReturnsPerTick of them), forgets the threads the platform has made
+// idle, and returns how many returns it queued.
+func (g *Gateway) CheckReturns() int {
+	queued := 0
+	now := g.now()
+	wait := IdleExpiry
+	if set := g.rules(); set != nil && set.Handover != nil && set.Handover.ReturnAfterIdle > 0 {
+		wait = set.Handover.ReturnAfterIdle
+	}
+	due := g.timers.due(now.Add(-wait), maxReturnsPerTick)
+	for i, e := range due {
+		st := g.state.Get(e.conv)
+		owner := currentOwner(st, now)
+		if !heldByOther(owner) {
+			continue // back with us, or idle: nothing to take back
+		}
+		if q := quietSince(st); q.After(e.since) {
+			g.timers.watch(e.conv, q) // someone wrote since: wait again
+			continue
+		}
+		if wait == IdleExpiry {
+			continue // return_after_idle is off and the thread is idle by now
+		}
+		err := g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
+		if err != nil {
+			// Keep this one and the rest for the next tick.
+			for _, r := range due[i:] {
+				g.timers.watch(r.conv, r.since)
+			}
+			if !errors.Is(err, ErrQueueClosed) {
+				g.log.Warn("could not queue a thread's return, will try again", "error", err.Error())
+			}
+			return queued
+		}
+		queued++
+	}
+	return queued
+}
+
+// handleReturn takes a thread back, if it is still due, and runs the rules
+// with `event: returned`.
+func (g *Gateway) handleReturn(ctx context.Context, j *returnJob) {
+	conv := j.conv
+	start := g.now()
+	log := g.log.With("kind", string(engine.KindReturned), "standby", false, "sender", g.senderTag(conv.UserID))
+	set := g.rules()
+	if set == nil || set.Handover == nil || set.Handover.ReturnAfterIdle <= 0 {
+		return // turned off by a reload since the job was queued
+	}
+	wait := set.Handover.ReturnAfterIdle
+	st := g.state.Get(conv)
+	if !heldByOther(currentOwner(st, start)) {
+		return
+	}
+	if q := quietSince(st); start.Sub(q) < wait {
+		g.timers.watch(conv, q)
+		return
+	}
+	rep := Report{Time: start, PageID: conv.PageID, UserID: conv.UserID, Kind: string(engine.KindReturned)}
+	defer func() {
+		if g.cfg.OnHandled != nil {
+			rep.Owner = ownerForRules(set, currentOwner(g.state.Get(conv), g.now()))
+			g.cfg.OnHandled(rep)
+		}
+	}()
+	to := messenger.Recipient{PageID: conv.PageID, UserID: conv.UserID}
+	meta := fmt.Sprintf(returnMetadata, fmtWait(wait))
+	err := g.cfg.Platform.TakeThreadControl(ctx, to, meta)
+	ar := ActionReport{Kind: "take_thread_control", Fields: map[string]any{"metadata": meta}}
+	if err != nil {
+		ar.Error = err.Error()
+		rep.Actions = append(rep.Actions, ar)
+		rep.Note = "taking the idle thread back failed; will try again after return_after_idle"
+		g.obs.Action("take_thread_control", "error")
+		log.Error("taking an idle thread back failed", "error", err.Error())
+		// Try again after another full wait, not on every tick.
+		g.state.Update(conv, func(s *ThreadState) { s.ReturnTriedAt = start })
+		g.timers.watch(conv, start)
+		return
+	}
+	rep.Actions = append(rep.Actions, ar)
+	g.obs.Action("take_thread_control", "ok")
+	g.setOwner(conv, OwnerSelf)
+	g.unpause(conv)
+	g.obs.Handover(OwnerSelf, "take")
+	log.Info("idle thread taken back", "idle", fmtWait(start.Sub(quietSince(st))))
+	e := &engine.Event{Kind: engine.KindReturned, Object: st.Object, PageID: conv.PageID, SenderID: conv.UserID}
+	if e.Object == "" {
+		e.Object = "page"
+	}
+	g.decide(ctx, set, conv, e, start, log, &rep)
+}
+
+// fmtWait prints a duration without zero units: 2h, 1h30m, 45s.
+func fmtWait(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// watched starts a Manager of dir/rules.yaml with Run in the given mode
+// and returns it with a counter of successful loads. The safety-net poll
+// is set far away so that only the mode under test can pick up changes.
+func watched(t *testing.T, path string, mode WatchMode, poll time.Duration) (*Manager, *atomic.Int64) {
+	t.Helper()
+	m := NewManager(path, ManagerOptions{Watch: mode, Debounce: 20 * time.Millisecond, PollInterval: poll})
+	var loads atomic.Int64
+	m.Subscribe(func(*File) { loads.Add(1) })
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if mode == WatchFS {
+		eventually(t, "the watch to be armed", func() bool { return m.arms.Load() > 0 })
+	}
+	return m, &loads
+}
+
+// replaceFile writes content to a temporary file in the same directory and
+// renames it over path, as vim and sed -i save.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".rules.yaml.swp")
+	writeFile(t, tmp, content)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// configMap lays out a directory the way the kubelet's AtomicWriter does:
+// the files in a timestamped directory, a ..data symlink to it, and each
+// file as a symlink through ..data.
+type configMap struct {
+	t       *testing.T
+	dir     string
+	current string
+	n       int
+}
+
+func newConfigMap(t *testing.T, dir, content string) *configMap {
+	c := &configMap{t: t, dir: dir}
+	c.update(content)
+	if err := os.Symlink(filepath.Join("..data", "rules.yaml"), filepath.Join(dir, "rules.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// update writes a new timestamped directory, points ..data at it with an
+// atomic rename of a new symlink, and removes the old directory.
+func (c *configMap) update(content string) {
+	c.n++
+	ts := fmt.Sprintf("..2026_01_05_10_00_%02d.%d", c.n, 1000+c.n)
+	if err := os.Mkdir(filepath.Join(c.dir, ts), 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	writeFile(c.t, filepath.Join(c.dir, ts, "rules.yaml"), content)
+	tmp := filepath.Join(c.dir, "..data_tmp")
+	if err := os.Symlink(ts, tmp); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(c.dir, "..data")); err != nil {
+		c.t.Fatal(err)
+	}
+	if c.current != "" {
+		if err := os.RemoveAll(filepath.Join(c.dir, c.current)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.current = ts
+}
+
+// TestWatch changes the rules file in every way that editors, Docker and
+// Kubernetes do, and checks each time that the new rules answer, and that
+// a broken version keeps the last good one.
+func TestWatch(t *testing.T) {
+	type step func(t *testing.T, dir, path, content string)
+	inPlace := func(t *testing.T, _, path, content string) { writeFile(t, path, content) }
+	rename := func(t *testing.T, _, path, content string) { replaceFile(t, path, content) }
+	deleteCreate := func(t *testing.T, _, path, content string) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, path, content)
+	}
+	burst := func(t *testing.T, _, path, content string) {
+		for i := range 50 {
+			writeFile(t, path, versionFile(fmt.Sprintf("draft %d", i)))
+		}
+		replaceFile(t, path, content)
+	}
+	tests := []struct {
+		name   string
+		mode   WatchMode
+		poll   time.Duration
+		change step
+		k8s    bool
+	}{
+		{name: "in-place write", mode: WatchFS, change: inPlace},
+		{name: "rename over", mode: WatchFS, change: rename},
+		{name: "delete and create", mode: WatchFS, change: deleteCreate},
+		{name: "burst", mode: WatchFS, change: burst},
+		{name: "configmap symlink swap", mode: WatchFS, k8s: true},
+		{name: "poll only", mode: WatchPoll, poll: 10 * time.Millisecond, change: inPlace},
+		{name: "poll only, rename", mode: WatchPoll, poll: 10 * time.Millisecond, change: rename},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "rules.yaml")
+			var cm *configMap
+			change := tt.change
+			if tt.k8s {
+				cm = newConfigMap(t, dir, versionFile("v1"))
+				change = func(_ *testing.T, _, _, content string) { cm.update(content) }
+			} else {
+				writeFile(t, path, versionFile("v1"))
+			}
+			poll := tt.poll
+			if poll == 0 {
+				poll = time.Hour
+			}
+			m, loads := watched(t, path, tt.mode, poll)
+
+			for i, v := range []string{"v2", "v3"} {
+				change(t, dir, path, versionFile(v))
+				eventually(t, "the rules answer "+v, func() bool { return answer(m) == v })
+				if tt.name == "burst" && loads.Load() > int64(2+2*i) {
+					// Drafts may be seen, but not one reload per write.
+					t.Logf("%d loads for the burst", loads.Load())
+				}
+
+				// A broken version is refused and the last good one stays.
+				before := m.Status().LastAttempt
+				change(t, dir, path, brokenFile)
+				eventually(t, "the broken file to be refused", func() bool {
+					st := m.Status()
+					return !st.LastAttemptOK && st.LastAttempt.After(before) && len(st.LastError) == 2
+				})
+				if got := answer(m); got != v {
+					t.Fatalf("after a broken version the rules answer %q, want %q", got, v)
+				}
+			}
+			if tt.name == "burst" && loads.Load() > 20 {
+				t.Errorf("%d loads for two bursts of 51 writes: the debounce does not work", loads.Load())
+			}
+		})
+	}
+}
+
+// TestWatchDirectoryReplaced removes the rules directory and creates it
+// again: the old rules stay meanwhile and the watch is armed again.
+func TestWatchDirectoryReplaced(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "threadgate")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "rules.yaml")
+	writeFile(t, path, versionFile("v1"))
+	m, _ := watched(t, path, WatchFS, time.Hour)
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the missing file to be noticed", func() bool { return !m.Status().LastAttemptOK })
+	if answer(m) != "v1" {
+		t.Fatal("the rules were unloaded when the directory went away")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, versionFile("v2"))
+	eventually(t, "the rules in the new directory", func() bool { return answer(m) == "v2" })
+	eventually(t, "the watch to be armed again", func() bool { return m.arms.Load() > 1 })
+	// The new directory is watched: a later change is seen too.
+	replaceFile(t, path, versionFile("v3"))
+	eventually(t, "a change in the new directory", func() bool { return answer(m) == "v3" })
+}
+
+// TestWatchTestFile checks that a change to the test file beside the
+// rules file triggers a reload that runs it.
+func TestWatchTestFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	writeFile(t, path, versionFile("v1"))
+	m, _ := watched(t, path, WatchFS, time.Hour)
+	replaceFile(t, filepath.Join(dir, "rules.test.yaml"), "cases:\n  - name: answers v2\n    message: ping\n    expect: {actions: [reply: v2]}\n")
+	eventually(t, "the failing test to be reported", func() bool {
+		st := m.Status()
+		return !st.LastAttemptOK && len(st.LastError) == 1
+	})
+	writeFile(t, path, versionFile("v2"))
+	eventually(t, "v2 with its test passing", func() bool { return answer(m) == "v2" && m.Status().Tests == 1 })
+}
+
+// TestRequestWithWatchOff checks that with no watch, only explicit
+// requests (SIGHUP) reload, even when the content did not change.
+func TestRequestWithWatchOff(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	writeFile(t, path, versionFile("v1"))
+	m, loads := watched(t, path, WatchOff, time.Hour)
+	writeFile(t, path, versionFile("v2"))
+	m.Request()
+	eventually(t, "the requested reload", func() bool { return answer(m) == "v2" })
+	m.Request()
+	eventually(t, "a reload of the same content", func() bool { return loads.Load() == 3 })
+}
