@@ -15,10 +15,12 @@ import (
 // Warning is a likely mistake in a rules file that loads: a rule that can
 // never fire, a phrase that never reaches its rule, an app no rule uses.
 type Warning struct {
-	Path   string
-	Line   int
-	Column int
-	Msg    string
+	// Path is the rules file's path.
+	Path string
+	// Line and Column locate what the warning is about.
+	Line, Column int
+	// Msg says what is likely wrong and what to do.
+	Msg string
 }
 
 // String formats the warning as `PATH:LINE:COL: warning: message`.

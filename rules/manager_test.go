@@ -290,9 +290,9 @@ func TestParseWatchMode(t *testing.T) {
 
 func TestTestFilePath(t *testing.T) {
 	for in, want := range map[string]string{
-		"rules.yaml":             "rules.test.yaml",
+		"rules.yaml":              "rules.test.yaml",
 		"/etc/threadgate/bot.yml": "/etc/threadgate/bot.test.yml",
-		"rules":                  "rules.test.yaml",
+		"rules":                   "rules.test.yaml",
 	} {
 		if got := TestFilePath(in); got != want {
 			t.Errorf("TestFilePath(%q) = %q, want %q", in, got, want)

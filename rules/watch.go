@@ -61,7 +61,11 @@ func (m *Manager) Run(ctx context.Context) {
 	case WatchPoll:
 		wg.Go(func() { m.poll(ctx) })
 	}
-	m.log.Info("watching the rules file", "path", m.path, "watch", string(m.opts.Watch), "poll", m.opts.PollInterval.String())
+	if m.opts.Watch == WatchOff {
+		m.log.Info("not watching the rules file: SIGHUP and POST /-/reload reload it", "path", m.path)
+	} else {
+		m.log.Info("watching the rules file", "path", m.path, "watch", string(m.opts.Watch), "poll", m.opts.PollInterval.String())
+	}
 	wg.Wait()
 }
 
