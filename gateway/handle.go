@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +59,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 	ev := in.Event
 	start := g.now()
 	conv := Conversation{PageID: in.PageID.String(), UserID: userOf(ev)}
-	log := g.log.With("kind", string(ev.Kind()), "standby", in.Standby, "sender", g.senderTag(conv.UserID))
+	log := g.eventLog(string(ev.Kind()), in.Standby, conv.UserID)
 	rep := Report{Time: start, PageID: conv.PageID, UserID: conv.UserID, Kind: string(ev.Kind()), Standby: in.Standby}
 	defer func() {
 		if g.cfg.OnHandled != nil {
@@ -109,7 +108,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 
 // decide evaluates the rules for an event of a conversation and runs the
 // steps of the rules that fire, recording what happened in rep.
-func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, start time.Time, log *slog.Logger, rep *Report) {
+func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, start time.Time, log *eventLogger, rep *Report) {
 	st := g.lookupOwner(ctx, set, conv, g.state.Get(conv), start)
 	rep.Paused = start.Before(st.PausedUntil)
 	input := engine.Input{

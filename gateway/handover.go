@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 	"unicode/utf8"
 
@@ -174,7 +173,7 @@ const grantMetadata = "threadgate: request granted (handover.on_request: grant)"
 
 // applyRequestPolicy handles a request_thread_control event as
 // handover.on_request says. It returns false when the rules decide.
-func (g *Gateway) applyRequestPolicy(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, rep *Report, log *slog.Logger) bool {
+func (g *Gateway) applyRequestPolicy(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, rep *Report, log *eventLogger) bool {
 	switch set.Handover.Policy() {
 	case engine.RequestIgnore:
 		rep.Note = "request ignored (handover.on_request: ignore)"

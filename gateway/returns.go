@@ -194,7 +194,7 @@ func (g *Gateway) CheckReturns() int {
 func (g *Gateway) handleReturn(ctx context.Context, j *returnJob) {
 	conv := j.conv
 	start := g.now()
-	log := g.log.With("kind", string(engine.KindReturned), "standby", false, "sender", g.senderTag(conv.UserID))
+	log := g.eventLog(string(engine.KindReturned), false, conv.UserID)
 	set := g.rules()
 	if set == nil || set.Handover == nil || set.Handover.ReturnAfterIdle <= 0 {
 		return // turned off by a reload since the job was queued

@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -120,6 +122,25 @@ type Options struct {
 // thread-control (handover) edges. It is safe for concurrent use.
 type Client struct {
 	o Options
+	// proof caches the last appsecret_proof: it depends only on the token
+	// and the current second, and an HMAC per call is measurable under load.
+	proof atomic.Pointer[cachedProof]
+}
+
+type cachedProof struct {
+	token, time, proof string
+}
+
+// appSecretProof returns appsecret_proof and appsecret_time for a token now.
+func (c *Client) appSecretProof(token string) (proof, ts string) {
+	t := c.o.Now()
+	now := strconv.FormatInt(t.Unix(), 10)
+	if p := c.proof.Load(); p != nil && p.token == token && p.time == now {
+		return p.proof, p.time
+	}
+	proof, ts = AppSecretProof(c.o.AppSecret, token, t)
+	c.proof.Store(&cachedProof{token: token, time: ts, proof: proof})
+	return proof, ts
 }
 
 // NewClient returns a Client for the options, filling in defaults.
@@ -336,7 +357,7 @@ func (c *Client) once(ctx context.Context, method, endpoint, token string, query
 	}
 	q.Set("access_token", token)
 	if len(c.o.AppSecret) > 0 {
-		proof, ts := AppSecretProof(c.o.AppSecret, token, c.o.Now())
+		proof, ts := c.appSecretProof(token)
 		q.Set("appsecret_proof", proof)
 		q.Set("appsecret_time", ts)
 	}
