@@ -115,15 +115,11 @@ func (a *passAction) setTarget(n *yaml.Node, what string, c *Compiler) *diag.Err
 func (a *passAction) Kind() string { return "pass_thread_control" }
 
 func (a *passAction) Plan(d *Data) (Step, error) {
-	s := &passStep{target: a.target, appID: a.appID}
-	if a.metadata != nil {
-		m, err := a.metadata.Render(d)
-		if err != nil {
-			return nil, err
-		}
-		s.metadata = m
+	m, err := a.metadata.Render(d)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &passStep{target: a.target, appID: a.appID, metadata: m}, nil
 }
 
 type passStep struct {

@@ -237,8 +237,12 @@ func (t *Template) Source() string { return t.src }
 func (t *Template) Literal() bool { return t.tmpl == nil }
 
 // Render executes the template for one event. A nil d renders as an empty
-// event. A result over the template's limit is an error.
+// event. A result over the template's limit is an error. A nil Template (an
+// optional template that was not given) renders as "".
 func (t *Template) Render(d *Data) (string, error) {
+	if t == nil {
+		return "", nil // an optional template that was not given
+	}
 	if t.tmpl == nil {
 		return t.src, nil
 	}

@@ -90,15 +90,11 @@ var _ Action = (*controlAction)(nil)
 func (a *controlAction) Kind() string { return a.kind.name }
 
 func (a *controlAction) Plan(d *Data) (Step, error) {
-	s := &controlStep{kind: a.kind}
-	if a.metadata != nil {
-		m, err := a.metadata.Render(d)
-		if err != nil {
-			return nil, err
-		}
-		s.metadata = m
+	m, err := a.metadata.Render(d)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &controlStep{kind: a.kind, metadata: m}, nil
 }
 
 type controlStep struct {

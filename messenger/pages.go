@@ -66,7 +66,7 @@ func ParsePageTokens(data []byte) (PageTokens, error) {
 		k, v := root.Content[i], root.Content[i+1]
 		id := strings.TrimSpace(k.Value)
 		switch {
-		case k.Kind != yaml.ScalarNode || !isDigitString(id):
+		case k.Kind != yaml.ScalarNode || !IsNumericID(id):
 			problems = append(problems, fmt.Sprintf("line %d: a key is not a numeric Page ID, expected digits such as \"111222333444555\"", k.Line))
 			continue
 		case out[id] != "":
@@ -91,18 +91,6 @@ func ParsePageTokens(data []byte) (PageTokens, error) {
 		return nil, fmt.Errorf("%w: no pages listed, expected a mapping of Page IDs to access tokens", ErrPagesFile)
 	}
 	return out, nil
-}
-
-func isDigitString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func firstLine(s string) string {

@@ -388,3 +388,17 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 
 // Time returns the timestamp as a time.Time.
 func (t Timestamp) Time() time.Time { return time.UnixMilli(int64(t)) }
+
+// IsNumericID reports whether s is a non-empty string of ASCII digits: the
+// form of Page, app and user IDs.
+func IsNumericID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/diag"
 	"gopkg.in/yaml.v3"
 )
@@ -191,7 +192,7 @@ func pageID(n *yaml.Node, what string) (string, *diag.Error) {
 		return "", diag.At(v, "%s: expected a numeric Page ID such as 111222333444555, got %s", what, diag.KindName(v))
 	}
 	id := strings.TrimSpace(v.Value)
-	if isDigits(id) {
+	if messenger.IsNumericID(id) {
 		return id, nil
 	}
 	if len(id) >= 30 {

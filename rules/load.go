@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/diag"
 	"gopkg.in/yaml.v3"
 )
@@ -326,7 +327,7 @@ func (p *parser) apps(n *yaml.Node) map[string]string {
 			continue
 		}
 		id := strings.TrimSpace(v.Value)
-		if !isDigits(id) {
+		if !messenger.IsNumericID(id) {
 			p.errs.Add(diag.At(v, "apps.%s: app ID %q is not a number, expected digits only such as 200646160103180", name, v.Value))
 			continue
 		}
@@ -338,18 +339,6 @@ func (p *parser) apps(n *yaml.Node) map[string]string {
 		out[name] = id
 	}
 	return out
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -132,7 +132,7 @@ func (p params) str(name string) string {
 	if json.Unmarshal(raw, &s) == nil {
 		return s
 	}
-	if n := strings.TrimSpace(string(raw)); isDigits(n) {
+	if n := strings.TrimSpace(string(raw)); messenger.IsNumericID(n) {
 		return n
 	}
 	return ""
@@ -165,18 +165,6 @@ func (p params) loggable() json.RawMessage {
 	}
 	b, _ := json.Marshal(m)
 	return b
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 var versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
