@@ -22,10 +22,10 @@ const IdleExpiry = 24 * time.Hour
 // waits before asking again about the same thread.
 const ownerLookupRetry = time.Minute
 
-// Well-known inbox app IDs (messenger-platform.md §5.4).
+// Well-known inbox app IDs (messenger-platform.md §5.4), as in messenger.
 const (
-	PageInboxAppID      = "263902037430900"
-	InstagramInboxAppID = "1217981644879628"
+	PageInboxAppID      = messenger.PageInboxAppID
+	InstagramInboxAppID = messenger.InstagramInboxAppID
 )
 
 // OwnerLookup is implemented by platforms that can tell who owns a thread

@@ -73,7 +73,7 @@ func (g *Gateway) isHumanEcho(set *engine.Set, in messenger.Incoming) bool {
 	switch {
 	case app == "":
 		return false
-	case app == PageInboxAppID || app == InstagramInboxAppID:
+	case messenger.IsInboxApp(app):
 		return true
 	}
 	return set != nil && set.AppName(app) != ""

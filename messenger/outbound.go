@@ -52,3 +52,14 @@ const (
 	TypingOff = "typing_off"
 	MarkSeen  = "mark_seen"
 )
+
+// Well-known inbox app IDs (Meta's Conversation Routing page): the Page Inbox
+// of Meta Business Suite and the Instagram Inbox. Both take a thread by
+// themselves when staff answer from them.
+const (
+	PageInboxAppID      = "263902037430900"
+	InstagramInboxAppID = "1217981644879628"
+)
+
+// IsInboxApp reports whether an app ID is the Page Inbox or the Instagram Inbox.
+func IsInboxApp(id string) bool { return id == PageInboxAppID || id == InstagramInboxAppID }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/diag"
 	"gopkg.in/yaml.v3"
 )
@@ -419,7 +420,10 @@ func (l *linter) unusedApps(root, apps *yaml.Node) {
 	}
 	for i := 0; i+1 < len(apps.Content); i += 2 {
 		name := apps.Content[i].Value
-		if _, ok := l.f.Apps[name]; !ok {
+		id, ok := l.f.Apps[name]
+		if !ok || messenger.IsInboxApp(id) {
+			// An inbox takes threads by itself when staff answer from it:
+			// naming it is useful even when no rule passes to it.
 			continue
 		}
 		quoted := regexp.MustCompile(`["'` + "`" + `]` + regexp.QuoteMeta(name) + `["'` + "`" + `]`)

@@ -70,6 +70,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/messenger"
 )
 
 // Defaults for Options fields left empty.
@@ -81,7 +82,7 @@ const (
 	// PageInboxAppID is the Facebook Page Inbox's app ID. The emulator
 	// always knows it as an agent app, named "page_inbox" unless the rules
 	// file names it otherwise.
-	PageInboxAppID = "263902037430900"
+	PageInboxAppID = messenger.PageInboxAppID
 )
 
 // Limits that keep the emulator's memory bounded.
