@@ -85,7 +85,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
 	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines POST /-/reload and /-/explain (by default only callers on this machine may)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: threadgate serve [flags]\n\nRuns the gateway. Without PAGE_ACCESS_TOKEN it runs in sandbox mode against an embedded\nemulator of the Messenger Platform and serves a playground at /.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: threadgate serve [flags]\n\nRuns the gateway. Without PAGE_ACCESS_TOKEN (or THREADGATE_PAGES_FILE) it runs in sandbox mode against an embedded\nemulator of the Messenger Platform and serves a playground at /.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
