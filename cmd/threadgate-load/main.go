@@ -2,12 +2,14 @@
 //
 // It starts a Graph API sink (a local HTTP server that answers every Graph
 // call with success and counts them), starts the threadgate binary as a child
-// process pointed at the sink, and starts a reference handler: a bare
-// net/http server that only reads the body, checks the HMAC and answers 200.
-// It then sends signed webhooks (one text message each, from many users) with
-// N connections for D seconds to the reference and then to the gateway, and
-// prints for each: requests per second, p50/p99 latency, non-2xx answers, and
-// for the gateway the Graph calls expected vs received and its peak RSS.
+// process pointed at the sink, and starts two references: a bare net/http
+// handler that only reads the body, checks the HMAC and answers 200, and a
+// bare forwarder that does the same and then makes one Graph call per event
+// (the least any gateway that answers must do). It sends signed webhooks (one
+// text message each, from many users) with N connections for D seconds to
+// each in turn, and prints for each: requests per second, p50/p99 latency,
+// non-2xx answers, and for the gateway the Graph calls expected vs received
+// and its peak RSS.
 //
 //	go build -o /tmp/threadgate ./cmd/threadgate
 //	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s
@@ -80,6 +82,16 @@ type result struct {
 
 func (r *result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
+func (r *result) accepted() int64 { return int64(r.requests - r.non2xx - r.errors) }
+
+// waitCalls waits until the sink has received n calls, or settle has passed.
+func waitCalls(s *sink, n int64, settle time.Duration) {
+	deadline := time.Now().Add(settle)
+	for s.calls.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (r *result) percentile(p float64) time.Duration {
 	if len(r.latencies) == 0 {
 		return 0
@@ -102,6 +114,14 @@ func run(o options, out io.Writer) error {
 	}
 	defer refSrv.Close()
 
+	fwd := newForwarder(sinkURL)
+	defer fwd.close()
+	fwdSrv, fwdURL, err := listen(fwd)
+	if err != nil {
+		return err
+	}
+	defer fwdSrv.Close()
+
 	gw, gwURL, err := startGateway(o.bin, sinkURL)
 	if err != nil {
 		return err
@@ -109,12 +129,15 @@ func run(o options, out io.Writer) error {
 	defer gw.Process.Kill()
 
 	ref := load("reference net/http", refURL+"/webhook", o)
+	fwdRes := load("bare forwarder", fwdURL+"/webhook", o)
+	// Let the forwarder's backlog reach the sink before the gateway runs.
+	fwdAccepted := fwdRes.accepted()
+	waitCalls(sink, fwdAccepted, o.settle)
+	before := sink.calls.Load()
 	gwRes := load("threadgate", gwURL+"/webhook", o)
-	accepted := gwRes.requests - gwRes.non2xx - gwRes.errors
-	deadline := time.Now().Add(o.settle)
-	for sink.calls.Load() < int64(accepted) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	accepted := gwRes.accepted()
+	waitCalls(sink, before+accepted, o.settle)
+	gwCalls := sink.calls.Load() - before
 	rss := peakRSS(gw.Process.Pid)
 	_ = gw.Process.Signal(syscall.SIGTERM)
 	exitErr := gw.Wait()
@@ -122,21 +145,23 @@ func run(o options, out io.Writer) error {
 	fmt.Fprintf(out, "machine: %d CPUs, %d connections, %s per target, %d users\n\n",
 		runtime.NumCPU(), o.conns, o.duration, o.users)
 	fmt.Fprintf(out, "%-20s %10s %10s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors")
-	for _, r := range []*result{ref, gwRes} {
+	for _, r := range []*result{ref, fwdRes, gwRes} {
 		fmt.Fprintf(out, "%-20s %10.0f %10s %10s %8d %8d\n", r.name, r.rps(), r.percentile(0.50).Round(time.Microsecond),
 			r.percentile(0.99).Round(time.Microsecond), r.non2xx, r.errors)
 	}
 	fmt.Fprintf(out, "\nthreadgate/reference: req/s %.2fx, p99 %.2fx\n", gwRes.rps()/ref.rps(),
 		float64(gwRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
-	fmt.Fprintf(out, "graph calls: expected %d (one echo per accepted webhook), received %d\n", accepted, sink.calls.Load())
+	fmt.Fprintf(out, "bare forwarder/reference: req/s %.2fx, p99 %.2fx (the floor of any gateway that makes one Graph call per event here)\n",
+		fwdRes.rps()/ref.rps(), float64(fwdRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
+	fmt.Fprintf(out, "graph calls: expected %d (one echo per accepted webhook), received %d\n", accepted, gwCalls)
 	fmt.Fprintf(out, "gateway peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	if exitErr != nil {
 		fmt.Fprintf(out, "gateway exit after SIGTERM: %v\n", exitErr)
 	} else {
 		fmt.Fprintln(out, "gateway exit after SIGTERM: 0")
 	}
-	if sink.calls.Load() < int64(accepted) {
-		return fmt.Errorf("the gateway lost events: %d accepted, %d Graph calls received", accepted, sink.calls.Load())
+	if gwCalls < accepted {
+		return fmt.Errorf("the gateway lost events: %d accepted, %d Graph calls received", accepted, gwCalls)
 	}
 	return nil
 }
@@ -155,6 +180,60 @@ func reference(w http.ResponseWriter, r *http.Request) {
 	}
 	io.WriteString(w, "EVENT_RECEIVED")
 }
+
+// forwarder is the second reference: the least any gateway must do per
+// event. It reads the body, checks the HMAC, queues the event and answers
+// 200; 64 workers then make one Send API call per event to the sink. No
+// decoding, rules, ordering or retries.
+type forwarder struct {
+	queue  chan []byte
+	client *http.Client
+	url    string
+	wg     sync.WaitGroup
+}
+
+func newForwarder(sinkURL string) *forwarder {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+	f := &forwarder{queue: make(chan []byte, 10000), client: &http.Client{Transport: t, Timeout: 10 * time.Second},
+		url: sinkURL + "/v26.0/me/messages?access_token=load-test-token"}
+	for range 64 {
+		f.wg.Go(f.work)
+	}
+	return f
+}
+
+func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	select {
+	case f.queue <- body:
+		io.WriteString(w, "EVENT_RECEIVED")
+	default:
+		http.Error(w, "queue full", http.StatusServiceUnavailable)
+	}
+}
+
+func (f *forwarder) work() {
+	for range f.queue {
+		resp, err := f.client.Post(f.url, "application/json",
+			strings.NewReader(`{"recipient":{"id":"1"},"messaging_type":"RESPONSE","message":{"text":"[bot] hello"}}`))
+		if err != nil {
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func (f *forwarder) close() { close(f.queue); f.wg.Wait() }
 
 // sink stands in for the Graph API: every call succeeds and is counted.
 type sink struct{ calls atomic.Int64 }
