@@ -145,11 +145,13 @@ func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation
 		errs := g.runSteps(ctx, set, conv, to, f.Steps)
 		for i, s := range f.Steps {
 			err := errs[i]
-			ar := ActionReport{Kind: s.Kind(), Fields: s.Fields()}
-			if err != nil {
-				ar.Error = err.Error()
+			if g.cfg.OnHandled != nil { // Fields builds a map: only for a reader of reports
+				ar := ActionReport{Kind: s.Kind(), Fields: s.Fields()}
+				if err != nil {
+					ar.Error = err.Error()
+				}
+				rep.Actions = append(rep.Actions, ar)
 			}
-			rep.Actions = append(rep.Actions, ar)
 			if err != nil {
 				outcome = "error"
 				log.Error("action failed", "rule", f.Rule.Name, "action", s.Kind(), "error", err.Error())
@@ -286,12 +288,16 @@ func ownerForRules(set *engine.Set, owner string) string {
 
 const transcriptLen = 10
 
+// appendBounded returns a new slice holding the last n of list and s. It
+// never writes into list's array, so a copy of the state that still holds
+// list may be read while the state is updated.
 func appendBounded(list []string, s string, n int) []string {
-	list = append(list, s)
-	if len(list) > n {
-		list = append([]string(nil), list[len(list)-n:]...)
+	if len(list) >= n {
+		list = list[len(list)-n+1:]
 	}
-	return list
+	out := make([]string, len(list), len(list)+1)
+	copy(out, list)
+	return append(out, s)
 }
 
 func ms(d time.Duration) string {

@@ -70,9 +70,7 @@ func (s *MemoryStateStore) Get(c Conversation) ThreadState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st := s.m[c]; st != nil {
-		cp := *st
-		cp.Transcript = append([]string(nil), st.Transcript...)
-		return cp
+		return *st // Transcript is never changed in place, only replaced: sharing it is safe
 	}
 	return ThreadState{}
 }
