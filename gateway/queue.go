@@ -87,11 +87,13 @@ func (q *MemoryQueue) Push(jobs ...Job) error {
 		}
 		if !l.busy && len(l.jobs) == 0 {
 			q.ready = append(q.ready, l)
+			// One worker per newly ready lane: waking them all would have
+			// every idle worker race for one job and go back to sleep.
+			q.cond.Signal()
 		}
 		l.jobs = append(l.jobs, j)
 		q.size++
 	}
-	q.cond.Broadcast()
 	return nil
 }
 
