@@ -28,7 +28,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	fset.StringVar(&in.Postback, "postback", "", "explain a postback with this payload (a button the user tapped)")
 	fset.StringVar(&in.QuickReply, "quick-reply", "", "the message carries the quick reply with this payload")
 	attachment := fset.String("attachment", "", "the message carries attachments of these types, comma-separated (image, video, audio, file, location, fallback, sticker)")
-	fset.StringVar(&in.Event, "event", "", "the event kind: message, postback, pass_thread_control, take_thread_control, request_thread_control")
+	fset.StringVar(&in.Event, "event", "", "the event kind: message, postback, pass_thread_control, take_thread_control, request_thread_control, returned")
 	fset.BoolVar(&in.Standby, "standby", false, "the event arrives on the standby channel (another app owns the thread)")
 	fset.StringVar(&in.Metadata, "metadata", "", "the metadata of a handover event")
 	at := fset.String("at", "", "the time that now() reads, e.g. 2026-01-05T10:00:00+01:00 (default: now)")
