@@ -135,6 +135,7 @@ func (g *Gateway) runTimers(ctx context.Context) {
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	lastSweep := g.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,8 +144,31 @@ func (g *Gateway) runTimers(ctx context.Context) {
 			return
 		case <-tick.C:
 			g.CheckReturns()
+			if now := g.now(); now.Sub(lastSweep) >= stateSweepEvery {
+				g.expireState(now)
+				lastSweep = now
+			}
 		}
 	}
+}
+
+// State of a conversation is kept for stateRetention after anything last
+// happened in it: longer than the platform's idle expiry, after which the
+// thread is idle and nothing remembered would change a decision. Memory
+// stays bounded by the users of the last day. The sweep runs every
+// stateSweepEvery.
+const (
+	stateRetention  = IdleExpiry + time.Hour
+	stateSweepEvery = 10 * time.Minute
+)
+
+// expireState forgets the conversations quiet for longer than stateRetention.
+func (g *Gateway) expireState(now time.Time) int {
+	n := g.state.Expire(now.Add(-stateRetention))
+	if n > 0 {
+		g.log.Debug("forgot quiet conversations", "count", n)
+	}
+	return n
 }
 
 // CheckReturns looks once for threads to take back, as the timer does every

@@ -52,6 +52,10 @@ type StateStore interface {
 	Get(c Conversation) ThreadState
 	// Update changes the state of a conversation atomically.
 	Update(c Conversation, f func(*ThreadState))
+	// Expire forgets the conversations with no activity, owner change or
+	// pause since before, and returns how many it forgot. A store whose
+	// entries expire by themselves (a TTL) may do nothing.
+	Expire(before time.Time) int
 }
 
 // MemoryStateStore is an in-memory StateStore.
@@ -85,4 +89,29 @@ func (s *MemoryStateStore) Update(c Conversation, f func(*ThreadState)) {
 		s.m[c] = st
 	}
 	f(st)
+}
+
+// Expire implements StateStore.
+func (s *MemoryStateStore) Expire(before time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c, st := range s.m {
+		if st.lastTouched().Before(before) {
+			delete(s.m, c)
+			n++
+		}
+	}
+	return n
+}
+
+// lastTouched is the latest moment the state says anything about.
+func (st *ThreadState) lastTouched() time.Time {
+	t := st.OwnerSince
+	for _, u := range []time.Time{st.LastActivity, st.LastUserMessage, st.PausedUntil, st.OwnerLookupAt, st.ReturnTriedAt} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
 }
