@@ -9,8 +9,15 @@ func TestMemoryStateStoreExpireForgetsOnlyQuietConversations(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	s := NewMemoryStateStore()
 	set := func(user string, f func(*ThreadState)) { s.Update(Conversation{PageID: "p", UserID: user}, f) }
-	set("old", func(st *ThreadState) { st.LastActivity = t0.Add(-48 * time.Hour); st.Owner = OwnerSelf; st.OwnerSince = t0.Add(-49 * time.Hour) })
-	set("recent-message", func(st *ThreadState) { st.LastActivity = t0.Add(-48 * time.Hour); st.LastUserMessage = t0.Add(-time.Hour) })
+	set("old", func(st *ThreadState) {
+		st.LastActivity = t0.Add(-48 * time.Hour)
+		st.Owner = OwnerSelf
+		st.OwnerSince = t0.Add(-49 * time.Hour)
+	})
+	set("recent-message", func(st *ThreadState) {
+		st.LastActivity = t0.Add(-48 * time.Hour)
+		st.LastUserMessage = t0.Add(-time.Hour)
+	})
 	set("recent-owner", func(st *ThreadState) { st.OwnerSince = t0.Add(-time.Minute) })
 	set("still-paused", func(st *ThreadState) { st.LastActivity = t0.Add(-48 * time.Hour); st.PausedUntil = t0.Add(time.Hour) })
 	set("never-touched", func(*ThreadState) {})
