@@ -162,3 +162,21 @@ func mustContain(t testing.TB, err error, parts ...string) {
 		}
 	}
 }
+
+// planCase plans src for d and checks the error against wantErr. It returns
+// the step and true when the case goes on, false when it ended with the
+// expected error.
+func planCase(t *testing.T, src string, d *Data, wantErr string) (Step, bool) {
+	t.Helper()
+	s, err := plan(t, src, d)
+	if wantErr != "" {
+		if err == nil || err.Error() != wantErr {
+			t.Fatalf("error: got %v, want %s", err, wantErr)
+		}
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, true
+}

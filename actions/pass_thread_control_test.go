@@ -74,15 +74,9 @@ func TestPassThreadControl(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := plan(t, tt.src, tt.d)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("error: got %v, want %s", err, tt.wantErr)
-				}
+			s, ok := planCase(t, tt.src, tt.d, tt.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if s.Kind() != "pass_thread_control" {
 				t.Errorf("Kind() = %q", s.Kind())

@@ -22,15 +22,9 @@ func runControlCases(t *testing.T, kind string, cases []controlCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := plan(t, tt.src, tt.d)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("error: got %v, want %s", err, tt.wantErr)
-				}
+			s, ok := planCase(t, tt.src, tt.d, tt.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if s.Kind() != kind {
 				t.Errorf("Kind() = %q, want %q", s.Kind(), kind)
