@@ -67,6 +67,20 @@ func TestParseServe(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"THREADGATE_LOG_FORMAT": "xml"}, wantErr: "json or text"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "stray argument", args: []string{"rules.yaml"}, wantErr: "no arguments"},
+		{name: "a pages file means live mode", env: map[string]string{"THREADGATE_PAGES_FILE": "/run/secrets/pages.yaml", "APP_SECRET": "s"},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.Sandbox() || c.PagesFile != "/run/secrets/pages.yaml" {
+					t.Errorf("Sandbox() = %v, PagesFile = %q", c.Sandbox(), c.PagesFile)
+				}
+			}},
+		{name: "a pages file without a secret is refused", env: map[string]string{"THREADGATE_PAGES_FILE": "/p.yaml"}, wantErr: "APP_SECRET is not"},
+		{name: "previous secret", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "new", "APP_SECRET_PREVIOUS": "old"},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.AppSecret != "new" || c.AppSecretPrevious != "old" {
+					t.Errorf("secrets not read")
+				}
+			}},
+		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,45 +19,6 @@ import (
 	"github.com/threadgate/threadgate/messenger"
 )
 
-func TestParseServePagesAndSecrets(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		check   func(*testing.T, *serveConfig)
-		wantErr string
-	}{
-		{name: "a pages file means live mode", env: map[string]string{"THREADGATE_PAGES_FILE": "/run/secrets/pages.yaml", "APP_SECRET": "s"},
-			check: func(t *testing.T, c *serveConfig) {
-				if c.Sandbox() || c.PagesFile != "/run/secrets/pages.yaml" {
-					t.Errorf("Sandbox() = %v, PagesFile = %q", c.Sandbox(), c.PagesFile)
-				}
-			}},
-		{name: "a pages file without a secret is refused", env: map[string]string{"THREADGATE_PAGES_FILE": "/p.yaml"}, wantErr: "APP_SECRET is not"},
-		{name: "previous secret", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "new", "APP_SECRET_PREVIOUS": "old"},
-			check: func(t *testing.T, c *serveConfig) {
-				if c.AppSecret != "new" || c.AppSecretPrevious != "old" {
-					t.Errorf("secrets not read")
-				}
-			}},
-		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseServe(nil, env(tt.env), io.Discard, false)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, c)
-		})
-	}
-}
-
 func TestPageTokens(t *testing.T) {
 	if tok, ok := pageTokens("single", nil).Token("anything"); !ok || tok != "single" {
 		t.Errorf("without a pages file every page gets the single token")
