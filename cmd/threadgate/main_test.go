@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/messenger"
 )
 
 func env(m map[string]string) func(string) string {
@@ -303,5 +305,61 @@ func TestServeLiveModeHasNoPlayground(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// A Graph API that does not answer within the grace period: serve stops
+// anyway, says how many events it abandoned, and exits 1 so that the
+// supervisor sees that accepted events were not handled.
+func TestServeGracePeriodOverExitsNonZero(t *testing.T) {
+	release := make(chan struct{})
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, `{"success":true}`)
+	}))
+	defer graph.Close()
+	defer close(release)
+	addr := freeAddr(t)
+	cfg, err := parseServe([]string{"--addr", addr, "--grace", "200ms", "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
+		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.URL,
+	}), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs syncWriter
+	var buf bytes.Buffer
+	logs.w = &buf
+	go func() { done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard, io.Discard) }()
+	base := "http://" + addr
+	waitHTTP(t, base+"/readyz")
+	body := `{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"u"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m1","text":"hi"}}]}]}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", messenger.Sign([]byte("live-secret"), []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitFailed {
+			t.Fatalf("exit %d, want %d when the grace period ran out", code, exitFailed)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop after its grace period")
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if !strings.Contains(buf.String(), "grace period over") {
+		t.Errorf("no log line says the grace period ran out:\n%s", buf.String())
 	}
 }
