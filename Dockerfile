@@ -19,10 +19,13 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS TARGETARCH
+# No .git in the context: pass the revision for `threadgate version`, e.g.
+#   docker build --build-arg VCS_REF=$(git rev-parse HEAD) -t threadgate .
+ARG VCS_REF=""
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/threadgate ./cmd/threadgate
+    go build -trimpath -buildvcs=false -ldflags="-s -w -X main.revision=${VCS_REF}" -o /out/threadgate ./cmd/threadgate
 
 # ---- run --------------------------------------------------------------------
 # distroless/static: CA certificates, tzdata, /etc/passwd with "nonroot"

@@ -142,6 +142,16 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestVersionFallsBackToTheLinkedRevision(t *testing.T) {
+	// Test binaries carry no VCS stamp, like a container build.
+	old := revision
+	t.Cleanup(func() { revision = old })
+	revision = "0123abcd"
+	if v := versionString(); !strings.Contains(v, " 0123abcd ") {
+		t.Fatalf("versionString() = %q, want the revision set with -X main.revision", v)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
 	if code := run([]string{"version"}, &out, io.Discard); code != exitOK || !strings.HasPrefix(out.String(), "threadgate ") {

@@ -6,6 +6,10 @@ import (
 	"runtime/debug"
 )
 
+// revision is the VCS revision for builds made without VCS stamping (a
+// container build has no .git): go build -ldflags "-X main.revision=abc123".
+var revision string
+
 // versionString describes the build: module version, VCS revision and time.
 func versionString() string {
 	bi, ok := debug.ReadBuildInfo()
@@ -28,6 +32,9 @@ func versionString() string {
 				dirty = "+dirty"
 			}
 		}
+	}
+	if rev == "" {
+		rev = revision
 	}
 	out := "threadgate " + v
 	if rev != "" {
