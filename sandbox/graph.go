@@ -53,7 +53,13 @@ var (
 	// does not own the thread.
 	errControlNotOwner = &graphError{http.StatusBadRequest, "(#100) The action is invalid since it's not the thread owner.", "OAuthException", 100, 2534037}
 	errNoUser          = &graphError{http.StatusBadRequest, "(#100) No matching user found", "OAuthException", 100, 2018001}
+	// errMetadataTooLong answers a handover call whose metadata is over
+	// maxMetadataLen.
+	errMetadataTooLong = errParam("param metadata must be at most 1000 characters long")
 )
+
+// maxMetadataLen is the platform's limit on handover metadata.
+const maxMetadataLen = 1000
 
 // errParam is a (#100) invalid parameter error.
 func errParam(msg string) *graphError {

@@ -200,8 +200,8 @@ func (e *Emulator) pass(appID, psid, target, metadata string) (<-chan delivery, 
 		return nil, errParam("param target_app_id must be the ID of an app connected to the Page")
 	case target == appID:
 		return nil, errParam("param target_app_id must be another app than the one making the call")
-	case len(metadata) > 1000:
-		return nil, errParam("param metadata must be at most 1000 characters long")
+	case len(metadata) > maxMetadataLen:
+		return nil, errMetadataTooLong
 	}
 	owner := e.ownerOf(t)
 	if owner != appID && owner != "" {
@@ -227,8 +227,8 @@ func (e *Emulator) take(appID, psid, metadata string) (<-chan delivery, *graphEr
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > 1000 {
-		return nil, errParam("param metadata must be at most 1000 characters long")
+	if len(metadata) > maxMetadataLen {
+		return nil, errMetadataTooLong
 	}
 	prev := e.ownerOf(t)
 	if prev == appID {
@@ -255,8 +255,8 @@ func (e *Emulator) request(appID, psid, metadata string) (<-chan delivery, *grap
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > 1000 {
-		return nil, errParam("param metadata must be at most 1000 characters long")
+	if len(metadata) > maxMetadataLen {
+		return nil, errMetadataTooLong
 	}
 	owner := e.ownerOf(t)
 	if owner == appID {
