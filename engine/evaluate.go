@@ -89,7 +89,7 @@ func (s *Set) evaluate(in Input, explain bool) Decision {
 	}
 	var order []int
 	if explain {
-		order = make([]int, len(s.Rules))
+		order = make([]int, len(s.rules))
 		for i := range order {
 			order[i] = i
 		}
@@ -98,7 +98,7 @@ func (s *Set) evaluate(in Input, explain bool) Decision {
 		order = s.candidates(sub, buf[:])
 	}
 	for _, i := range order {
-		r := s.Rules[i]
+		r := s.rules[i]
 		sub.Groups = nil
 		reason, werr := s.check(r, sub, in)
 		if werr != nil {
@@ -139,7 +139,7 @@ func (s *Set) check(r *Rule, sub *Subject, in Input) (string, *WhenError) {
 		}
 	}
 	if r.When != nil {
-		out, err := expr.Run(r.When.Program, NewEnv(sub, in.State, s.Vars, in.Now))
+		out, err := expr.Run(r.When.Program, NewEnv(sub, in.State, s.vars, in.Now))
 		if err != nil {
 			return fmt.Sprintf("when: failed (%v), counts as false", err), &WhenError{Rule: r.Name, Err: err}
 		}
@@ -182,7 +182,7 @@ func (s *Set) data(r *Rule, sub *Subject, in Input) *actions.Data {
 		Rule:       r.Name,
 		Groups:     groups,
 		Metadata:   ev.Metadata,
-		Vars:       s.Vars,
+		Vars:       s.vars,
 		Owner:      owner,
 		Transcript: in.State.Transcript,
 	}

@@ -131,7 +131,7 @@ func TestEvaluate(t *testing.T) {
 		rule("order", group("order", "order")),
 		button, chip, handover, standby, paused,
 		rule("echo"),
-	}, nil, nil)
+	}, nil, nil, Handover{})
 
 	tests := []struct {
 		name  string
@@ -173,11 +173,11 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestEvaluateNilEvent(t *testing.T) {
-	set := NewSet([]*Rule{rule("echo")}, nil, nil)
+	set := NewSet([]*Rule{rule("echo")}, nil, nil, Handover{})
 	if d := set.Evaluate(Input{}); len(d.Fired) != 0 {
 		t.Errorf("a nil event fired %v", names(d))
 	}
-	if d := NewSet(nil, nil, nil).Evaluate(Input{Event: msg("hi")}); len(d.Fired) != 0 {
+	if d := NewSet(nil, nil, nil, Handover{}).Evaluate(Input{Event: msg("hi")}); len(d.Fired) != 0 {
 		t.Errorf("an empty set fired %v", names(d))
 	}
 }
@@ -185,7 +185,7 @@ func TestEvaluateNilEvent(t *testing.T) {
 func TestContinue(t *testing.T) {
 	a, b, c := rule("a", contains("x")), rule("b", text("x y")), rule("c")
 	a.Continue, b.Continue = true, false
-	set := NewSet([]*Rule{a, b, c}, nil, nil)
+	set := NewSet([]*Rule{a, b, c}, nil, nil, Handover{})
 	for _, tt := range []struct {
 		text string
 		want []string
@@ -208,7 +208,7 @@ func TestContinue(t *testing.T) {
 func TestFiring(t *testing.T) {
 	r := rule("order", group("order", "order"))
 	r.Actions = []actions.Action{&stepAction{}, nilAction{}, &stepAction{fail: true}, &stepAction{}}
-	set := NewSet([]*Rule{r}, map[string]string{"zendesk": "42"}, map[string]any{"brand": "Acme"})
+	set := NewSet([]*Rule{r}, map[string]string{"zendesk": "42"}, map[string]any{"brand": "Acme"}, Handover{})
 	d := set.Evaluate(Input{
 		Event: &Event{Kind: KindMessage, Text: "my order", QuickReply: "QR", HasQuickReply: true},
 		State: State{Owner: "zendesk", Transcript: []string{"a", "b"}},
@@ -235,7 +235,7 @@ func TestFiring(t *testing.T) {
 	}
 	// A postback's payload is the postback's; groups are an empty map.
 	pb := &Rule{Name: "pb", Events: []Kind{KindPostback}, Actions: []actions.Action{&stepAction{}}}
-	d = NewSet([]*Rule{pb}, nil, nil).Evaluate(Input{Event: &Event{Kind: KindPostback, Payload: "P", Metadata: "m"}})
+	d = NewSet([]*Rule{pb}, nil, nil, Handover{}).Evaluate(Input{Event: &Event{Kind: KindPostback, Payload: "P", Metadata: "m"}})
 	if got := d.Fired[0].Steps[0].Fields(); got["payload"] != "P" || got["groups"] != "map[]" {
 		t.Errorf("postback data = %v", got)
 	}
@@ -264,7 +264,7 @@ func TestExplainReasons(t *testing.T) {
 	late.When = mustWhen(t, `hour(now(), "UTC") >= 18`)
 	broken := rule("broken")
 	broken.When = mustWhen(t, `hour(now(), text) >= 0`)
-	set := NewSet([]*Rule{pb, sb, phrase, late, broken, rule("echo")}, nil, nil)
+	set := NewSet([]*Rule{pb, sb, phrase, late, broken, rule("echo")}, nil, nil, Handover{})
 	d := set.Explain(Input{Event: msg("hello"), Now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)})
 	want := []RuleTrace{
 		{"button", false, "event: is message, the rule wants postback"},
@@ -296,7 +296,7 @@ func TestExplainReasons(t *testing.T) {
 	if e := set.Evaluate(Input{Event: msg("hello")}); len(e.WhenErrors) != 1 || !reflect.DeepEqual(names(e), []string{"echo"}) {
 		t.Errorf("Evaluate: WhenErrors %v, fired %v", e.WhenErrors, names(e))
 	}
-	sbd := NewSet([]*Rule{rule("echo")}, nil, nil).Explain(Input{Event: &Event{Kind: KindMessage, Text: "x", Standby: true}})
+	sbd := NewSet([]*Rule{rule("echo")}, nil, nil, Handover{}).Explain(Input{Event: &Event{Kind: KindMessage, Text: "x", Standby: true}})
 	if r := sbd.Trace[0].Reason; !strings.HasPrefix(r, "standby: the event came on the standby channel") {
 		t.Errorf("standby reason = %q", r)
 	}
@@ -354,7 +354,7 @@ func TestEvaluateMatchesExplain(t *testing.T) {
 			}
 			rs = append(rs, r)
 		}
-		set := NewSet(rs, nil, nil)
+		set := NewSet(rs, nil, nil, Handover{})
 		for e := 0; e < 20; e++ {
 			ev := &Event{Kind: kinds[rng.IntN(len(kinds))], Standby: rng.IntN(5) == 0}
 			switch ev.Kind {

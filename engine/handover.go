@@ -68,21 +68,17 @@ type Handover struct {
 	Pages map[string]Page
 }
 
-// Policy returns the request policy, the default filled in. A nil
-// Handover gives the default.
-func (h *Handover) Policy() RequestPolicy {
-	if h == nil || h.OnRequest == "" {
+// Policy returns the request policy, the default filled in.
+func (h Handover) Policy() RequestPolicy {
+	if h.OnRequest == "" {
 		return RequestRules
 	}
 	return h.OnRequest
 }
 
 // DialectFor returns the dialect of a Page: its own, else the file's,
-// else DialectLegacy. A nil Handover gives the default.
-func (h *Handover) DialectFor(pageID string) Dialect {
-	if h == nil {
-		return DialectLegacy
-	}
+// else DialectLegacy.
+func (h Handover) DialectFor(pageID string) Dialect {
 	if p, ok := h.Pages[pageID]; ok && p.Dialect != "" {
 		return p.Dialect
 	}
@@ -94,17 +90,14 @@ func (h *Handover) DialectFor(pageID string) Dialect {
 
 // PageName returns the name a Page ID has in the rules file's pages, or
 // "" when it has none.
-func (h *Handover) PageName(pageID string) string {
-	if h == nil {
-		return ""
-	}
+func (h Handover) PageName(pageID string) string {
 	return h.Pages[pageID].Name
 }
 
 // ReadsOwner reports whether any rule of the set reads the thread's owner
 // (see Rule.ReadsOwner).
 func (s *Set) ReadsOwner() bool {
-	for _, r := range s.Rules {
+	for _, r := range s.rules {
 		if r.ReadsOwner {
 			return true
 		}

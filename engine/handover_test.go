@@ -39,10 +39,10 @@ func TestHandoverDefaults(t *testing.T) {
 func TestSetReadsOwner(t *testing.T) {
 	plain := &Rule{Name: "a", Events: []Kind{KindMessage}}
 	reader := &Rule{Name: "b", Events: []Kind{KindMessage}, ReadsOwner: true}
-	if NewSet([]*Rule{plain}, nil, nil).ReadsOwner() {
+	if NewSet([]*Rule{plain}, nil, nil, Handover{}).ReadsOwner() {
 		t.Error("a set without owner readers reads the owner")
 	}
-	if !NewSet([]*Rule{plain, reader}, nil, nil).ReadsOwner() {
+	if !NewSet([]*Rule{plain, reader}, nil, nil, Handover{}).ReadsOwner() {
 		t.Error("a set with an owner reader does not read the owner")
 	}
 }
@@ -56,7 +56,7 @@ func TestReturnedIsAKind(t *testing.T) {
 		t.Error("Kinds lacks returned")
 	}
 	r := &Rule{Name: "back", Events: []Kind{KindReturned}}
-	s := NewSet([]*Rule{r}, nil, nil)
+	s := NewSet([]*Rule{r}, nil, nil, Handover{})
 	if d := s.Evaluate(Input{Event: &Event{Kind: KindReturned}}); len(d.Fired) != 1 {
 		t.Errorf("a returned rule did not fire on a returned event")
 	}

@@ -2,18 +2,14 @@ package engine
 
 // Set is a compiled rule set: the rules in file order plus what they refer
 // to, and an index that finds the candidate rules of an event without testing
-// every rule. A Set is immutable once built and safe for concurrent use.
+// every rule. A Set cannot change once NewSet built it and is safe for
+// concurrent use: its parts are reached through methods, and the slices and
+// maps they return must not be modified.
 type Set struct {
-	// Rules in file order.
-	Rules []*Rule
-	// Apps maps handover target names to app IDs.
-	Apps map[string]string
-	// Vars are the file's free values for templates and expressions.
-	Vars map[string]any
-	// Handover holds the file's handover and pages settings; nil means the
-	// defaults (see Handover). Set it before the set is shared.
-	Handover *Handover
-
+	rules    []*Rule
+	apps     map[string]string
+	vars     map[string]any
+	handover Handover
 	appNames map[string]string // app ID → name
 	index    index
 }
@@ -23,9 +19,12 @@ type index struct {
 	rest    []int                      // rules without an indexed condition
 }
 
-// NewSet builds a rule set and its index.
-func NewSet(rules []*Rule, apps map[string]string, vars map[string]any) *Set {
-	s := &Set{Rules: rules, Apps: apps, Vars: vars, appNames: map[string]string{}}
+// NewSet builds a rule set and its index from the rules in file order, the
+// file's apps (handover target names to app IDs), its vars and its handover
+// settings (the zero Handover is the defaults). The set keeps the slices and
+// maps it is given: the caller must not change them afterwards.
+func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover Handover) *Set {
+	s := &Set{rules: rules, apps: apps, vars: vars, handover: handover, appNames: map[string]string{}}
 	for name, id := range apps {
 		s.appNames[id] = name
 	}
@@ -50,13 +49,26 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any) *Set {
 	return s
 }
 
+// Rules returns the rules in file order.
+func (s *Set) Rules() []*Rule { return s.rules }
+
+// Apps returns the file's apps: handover target names to app IDs.
+func (s *Set) Apps() map[string]string { return s.apps }
+
+// Vars returns the file's free values for templates and expressions.
+func (s *Set) Vars() map[string]any { return s.vars }
+
+// Handover returns the file's handover and pages settings (a copy; its
+// Pages map is shared and must not be modified).
+func (s *Set) Handover() Handover { return s.handover }
+
 // AppName returns the name under which an app ID appears in the file's apps,
 // or "" when it does not.
 func (s *Set) AppName(appID string) string { return s.appNames[appID] }
 
 // Rule returns the rule with the given name, or nil.
 func (s *Set) Rule(name string) *Rule {
-	for _, r := range s.Rules {
+	for _, r := range s.rules {
 		if r.Name == name {
 			return r
 		}

@@ -37,7 +37,7 @@ const maxSendMetadata = 999
 // which the Send API cannot carry.
 func (g *Gateway) runSteps(ctx context.Context, set *engine.Set, conv Conversation, to messenger.Recipient, steps []actions.Step) []error {
 	errs := make([]error, len(steps))
-	routing := set.Handover.DialectFor(conv.PageID) == engine.DialectRouting
+	routing := set.Handover().DialectFor(conv.PageID) == engine.DialectRouting
 	cs, canCarry := g.cfg.Platform.(ControlSender)
 	for i := 0; i < len(steps); i++ {
 		s := steps[i]
@@ -174,7 +174,7 @@ const grantMetadata = "threadgate: request granted (handover.on_request: grant)"
 // applyRequestPolicy handles a request_thread_control event as
 // handover.on_request says. It returns false when the rules decide.
 func (g *Gateway) applyRequestPolicy(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, rep *Report, log *eventLogger) bool {
-	switch set.Handover.Policy() {
+	switch set.Handover().Policy() {
 	case engine.RequestIgnore:
 		rep.Note = "request ignored (handover.on_request: ignore)"
 		log.Info("event handled", "rule", "", "actions", []string{}, "outcome", "request_ignored")

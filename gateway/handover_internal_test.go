@@ -94,7 +94,7 @@ func TestReturnTimersHeap(t *testing.T) {
 }
 
 func TestIsHumanEcho(t *testing.T) {
-	set := engine.NewSet(nil, map[string]string{"zendesk": "200646160103180"}, nil)
+	set := engine.NewSet(nil, map[string]string{"zendesk": "200646160103180"}, nil, engine.Handover{})
 	echo := func(app string, standby bool) messenger.Incoming {
 		return messenger.Incoming{Standby: standby, Event: &messenger.Event{Message: &messenger.InboundMessage{IsEcho: true, AppID: messenger.ID(app)}}}
 	}

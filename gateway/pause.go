@@ -21,8 +21,8 @@ func (g *Gateway) observeActivity(set *engine.Set, conv Conversation, in messeng
 	human := kind == messenger.KindEcho && g.isHumanEcho(set, in)
 	handBack := kind == messenger.KindPassThreadControl && g.isHandBack(in)
 	var pause time.Duration
-	if human && set != nil && set.Handover != nil {
-		pause = set.Handover.PauseOnHuman
+	if human && set != nil {
+		pause = set.Handover().PauseOnHuman
 	}
 	g.state.Update(conv, func(s *ThreadState) {
 		if in.Object != "" {

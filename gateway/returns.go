@@ -180,8 +180,8 @@ func (g *Gateway) CheckReturns() int {
 	queued := 0
 	now := g.now()
 	wait := IdleExpiry
-	if set := g.rules(); set != nil && set.Handover != nil && set.Handover.ReturnAfterIdle > 0 {
-		wait = set.Handover.ReturnAfterIdle
+	if set := g.rules(); set != nil && set.Handover().ReturnAfterIdle > 0 {
+		wait = set.Handover().ReturnAfterIdle
 	}
 	due := g.timers.due(now.Add(-wait), maxReturnsPerTick)
 	for i, e := range due {
@@ -220,10 +220,10 @@ func (g *Gateway) handleReturn(ctx context.Context, j *returnJob) {
 	start := g.now()
 	log := g.eventLog(string(engine.KindReturned), false, conv.UserID)
 	set := g.rules()
-	if set == nil || set.Handover == nil || set.Handover.ReturnAfterIdle <= 0 {
+	if set == nil || set.Handover().ReturnAfterIdle <= 0 {
 		return // turned off by a reload since the job was queued
 	}
-	wait := set.Handover.ReturnAfterIdle
+	wait := set.Handover().ReturnAfterIdle
 	st := g.state.Get(conv)
 	if !heldByOther(currentOwner(st, start)) {
 		return

@@ -75,7 +75,7 @@ func testRules(t *testing.T) *engine.Set {
 		{Name: "fail", Events: msg, Conditions: []engine.Condition{textIs("boom")},
 			Actions: []actions.Action{decodeAction(t, "reply", "You will not see this.", c)}},
 	}
-	return engine.NewSet(rules, apps, nil)
+	return engine.NewSet(rules, apps, nil, engine.Handover{})
 }
 
 // fakeGraph is a Graph API that answers like Facebook: it refuses every
@@ -215,7 +215,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	loadedAt := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m.ObserveReload(true, len(set.Rules), "5d41402abc4b2a76", loadedAt)
+	m.ObserveReload(true, len(set.Rules()), "5d41402abc4b2a76", loadedAt)
 	m.InitRules([]string{"greet", "human", "fail"})
 
 	router := gw.Router()

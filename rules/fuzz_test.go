@@ -42,7 +42,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if file.Set == nil || file.RuleCount != len(file.Set.Rules) || file.RuleCount == 0 {
+		if file.Set == nil || file.RuleCount != len(file.Set.Rules()) || file.RuleCount == 0 {
 			t.Fatalf("accepted file with Set %v and RuleCount %d", file.Set, file.RuleCount)
 		}
 		now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)

@@ -31,7 +31,6 @@ func init() {
 			Doc:    "How threadgate hands threads over and takes them back: pause_on_human, return_after_idle, on_request and dialect.",
 			Schema: handoverSchema(),
 			Decode: decodeHandover,
-			Finish: finishHandover,
 		},
 	)
 }
@@ -305,9 +304,9 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// finishHandover carries the decoded handover and pages settings into the
+// handoverOf returns the decoded handover and pages settings, for the
 // rule set.
-func finishHandover(f *File) {
+func handoverOf(f *File) engine.Handover {
 	h, _ := f.Extra["handover"].(engine.Handover)
 	pages, _ := f.Extra["pages"].(map[string]engine.Page)
 	if len(pages) > 0 {
@@ -316,7 +315,7 @@ func finishHandover(f *File) {
 			h.Pages[p.ID] = p
 		}
 	}
-	f.Set.Handover = &h
+	return h
 }
 
 // filePages returns the pages decoded from the file, by name.

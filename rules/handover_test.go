@@ -13,10 +13,7 @@ import (
 // handoverSummary describes a file's handover settings for the golden
 // files: only what differs from the defaults.
 func handoverSummary(f *File) string {
-	h := f.Set.Handover
-	if h == nil {
-		return ""
-	}
+	h := f.Set.Handover()
 	var b strings.Builder
 	if h.PauseOnHuman != 0 {
 		fmt.Fprintf(&b, "handover pause_on_human = %s\n", h.PauseOnHuman)
@@ -61,13 +58,10 @@ func TestHandoverSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := f.Set.Handover
-			if got == nil {
-				t.Fatal("Set.Handover is nil")
-			}
+			got := f.Set.Handover()
 			if got.PauseOnHuman != tt.want.PauseOnHuman || got.ReturnAfterIdle != tt.want.ReturnAfterIdle ||
 				got.OnRequest != tt.want.OnRequest || got.Dialect != tt.want.Dialect {
-				t.Errorf("Handover = %+v, want %+v", *got, tt.want)
+				t.Errorf("Handover = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
@@ -85,7 +79,7 @@ rules: [{name: a, do: [echo: x]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := f.Set.Handover
+	h := f.Set.Handover()
 	for id, want := range map[string]engine.Dialect{"1": engine.DialectRouting, "2": engine.DialectRouting, "3": engine.DialectLegacy, "9": engine.DialectRouting} {
 		if got := h.DialectFor(id); got != want {
 			t.Errorf("DialectFor(%s) = %s, want %s", id, got, want)
@@ -94,9 +88,9 @@ rules: [{name: a, do: [echo: x]}]
 	if h.PageName("2") != "b" || h.PageName("9") != "" {
 		t.Errorf("PageName: %q %q", h.PageName("2"), h.PageName("9"))
 	}
-	var nilH *engine.Handover
-	if nilH.DialectFor("1") != engine.DialectLegacy || nilH.Policy() != engine.RequestRules || nilH.PageName("1") != "" {
-		t.Error("a nil Handover does not give the defaults")
+	var zero engine.Handover
+	if zero.DialectFor("1") != engine.DialectLegacy || zero.Policy() != engine.RequestRules || zero.PageName("1") != "" {
+		t.Error("the zero Handover does not give the defaults")
 	}
 }
 
@@ -114,7 +108,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := f.Set.Rules[0]
+	r := f.Set.Rules()[0]
 	if len(r.Conditions) != 1 {
 		t.Fatalf("conditions = %v", r.Conditions)
 	}
@@ -162,7 +156,7 @@ func TestReadsOwner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := f.Set.Rules[0].ReadsOwner; got != tt.want {
+			if got := f.Set.Rules()[0].ReadsOwner; got != tt.want {
 				t.Errorf("ReadsOwner = %v, want %v", got, tt.want)
 			}
 			if got := f.Set.ReadsOwner(); got != tt.want {

@@ -60,7 +60,7 @@ func TestLargeFile(t *testing.T) {
 	if f.RuleCount != n {
 		t.Fatalf("RuleCount = %d", f.RuleCount)
 	}
-	for i, r := range f.Set.Rules {
+	for i, r := range f.Set.Rules() {
 		if r.Name != fmt.Sprintf("r%d", i) || r.Line != 5+3*i {
 			t.Fatalf("rule %d is %s on line %d", i, r.Name, r.Line)
 		}

@@ -64,10 +64,10 @@ func Lint(path string, data []byte) (*File, []Warning, error) {
 			appsNode = diag.Resolve(root.Content[i+1])
 		}
 	}
-	if rulesNode == nil || len(rulesNode.Content) != len(f.Set.Rules) {
+	if rulesNode == nil || len(rulesNode.Content) != len(f.Set.Rules()) {
 		return f, nil, nil // cannot happen once Parse succeeded
 	}
-	for i, r := range f.Set.Rules {
+	for i, r := range f.Set.Rules() {
 		l.rules = append(l.rules, newLintRule(r, diag.Resolve(rulesNode.Content[i])))
 	}
 	l.shadows()

@@ -281,7 +281,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 	}
 	if len(p.errs) == 0 {
 		f.RuleCount = len(list)
-		f.Set = engine.NewSet(list, f.Apps, f.Vars)
+		f.Set = engine.NewSet(list, f.Apps, f.Vars, handoverOf(f))
 		for _, k := range topKeys {
 			if k.Finish != nil {
 				k.Finish(f)

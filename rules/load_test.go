@@ -110,8 +110,8 @@ func TestGoodFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if f.RuleCount != len(f.Set.Rules) {
-				t.Errorf("RuleCount = %d, Set has %d rules", f.RuleCount, len(f.Set.Rules))
+			if f.RuleCount != len(f.Set.Rules()) {
+				t.Errorf("RuleCount = %d, Set has %d rules", f.RuleCount, len(f.Set.Rules()))
 			}
 			golden(t, strings.TrimSuffix(path, ".yaml")+".golden", summary(f))
 		})
@@ -128,7 +128,7 @@ func summary(f *File) string {
 		fmt.Fprintf(&b, "var %s = %#v\n", name, f.Vars[name])
 	}
 	b.WriteString(handoverSummary(f))
-	for _, r := range f.Set.Rules {
+	for _, r := range f.Set.Rules() {
 		fmt.Fprintf(&b, "\nrule %q (line %d)\n", r.Name, r.Line)
 		fmt.Fprintf(&b, "  events: %s\n", kindText(r.Events))
 		if r.Standby {

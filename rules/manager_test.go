@@ -252,7 +252,7 @@ func TestManagerConcurrentReaders(t *testing.T) {
 			default:
 			}
 			f := m.Current()
-			want := strings.TrimPrefix(f.Set.Rules[1].Name, "answer-")
+			want := strings.TrimPrefix(f.Set.Rules()[1].Name, "answer-")
 			if got := answerOf(f.Set); got != "v"+want {
 				errc <- fmt.Errorf("a reader saw the answer %q in the file of version %s", got, want)
 				return

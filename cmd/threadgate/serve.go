@@ -80,7 +80,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		emu = sandbox.New(sandbox.Options{
 			Token:      token,
 			AppSecret:  secret,
-			Apps:       func() map[string]string { return mgr.Current().Set.Apps },
+			Apps:       func() map[string]string { return mgr.Current().Set.Apps() },
 			WebhookURL: base + "/webhook",
 			Logger:     log.With("component", "sandbox"),
 			RulesInfo:  sandboxRulesInfo(mgr),
@@ -121,7 +121,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	if err := m.WatchQueue(gw.Queue(), cfg.QueueSize); err != nil {
 		log.Error("metrics", "error", err.Error())
 	}
-	m.ObserveReload(true, len(file.Set.Rules), file.Hash, time.Now())
+	m.ObserveReload(true, len(file.Set.Rules()), file.Hash, time.Now())
 	m.InitRules(ruleNames(file))
 	wireReloads(mgr, m, emu)
 	router := gw.Router()
@@ -147,7 +147,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	log.Info("threadgate started", "addr", ln.Addr().String(), "rules", file.Path, "rule_count", len(file.Set.Rules), "sandbox", cfg.Sandbox(), "version", versionString())
+	log.Info("threadgate started", "addr", ln.Addr().String(), "rules", file.Path, "rule_count", len(file.Set.Rules()), "sandbox", cfg.Sandbox(), "version", versionString())
 	if emu != nil {
 		fmt.Fprintf(stdout, "threadgate is running in sandbox mode (no Facebook account needed).\nOpen %s/ to chat with the bot.\n", base)
 	}
@@ -187,8 +187,8 @@ func randomHex(n int) string {
 }
 
 func ruleNames(f *rules.File) []string {
-	names := make([]string, len(f.Set.Rules))
-	for i, r := range f.Set.Rules {
+	names := make([]string, len(f.Set.Rules()))
+	for i, r := range f.Set.Rules() {
 		names[i] = r.Name
 	}
 	return names

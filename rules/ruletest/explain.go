@@ -82,8 +82,8 @@ type TraceStep struct {
 func Explain(set *engine.Set, in Input, now time.Time) Explanation {
 	ei := engineInput(set, &in, now)
 	d := set.Explain(ei)
-	line := make(map[string]int, len(set.Rules))
-	for _, r := range set.Rules {
+	line := make(map[string]int, len(set.Rules()))
+	for _, r := range set.Rules() {
 		line[r.Name] = r.Line
 	}
 	ev := ei.Event
@@ -109,7 +109,7 @@ func Explain(set *engine.Set, in Input, now time.Time) Explanation {
 	for _, t := range d.Trace {
 		x.Trace = append(x.Trace, TraceStep{Rule: t.Rule, Line: line[t.Rule], Fired: t.Fired, Reason: t.Reason})
 	}
-	x.NotTried = len(set.Rules) - len(d.Trace)
+	x.NotTried = len(set.Rules()) - len(d.Trace)
 	for _, we := range d.WhenErrors {
 		x.WhenErrors = append(x.WhenErrors, we.Error())
 	}

@@ -166,8 +166,8 @@ func (in *Input) Engine(now time.Time) engine.Input {
 // a name of the file's pages stands for the page's ID.
 func engineInput(set *engine.Set, in *Input, now time.Time) engine.Input {
 	ei := in.Engine(now)
-	if in.Page != "" && set.Handover != nil {
-		for _, p := range set.Handover.Pages {
+	if in.Page != "" {
+		for _, p := range set.Handover().Pages {
 			if p.Name == in.Page {
 				ei.Event.PageID = p.ID
 				break
