@@ -15,7 +15,6 @@ func TestHandoverDefaults(t *testing.T) {
 		wantPolicy  RequestPolicy
 		wantName    string
 	}{
-		{"nil", nil, "1", DialectLegacy, RequestRules, ""},
 		{"zero", &Handover{}, "1", DialectLegacy, RequestRules, ""},
 		{"page's own dialect", h, "1", DialectLegacy, RequestGrant, "shop"},
 		{"file's dialect", h, "2", DialectRouting, RequestGrant, "blog"},
