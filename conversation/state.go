@@ -1,16 +1,3 @@
-// Package conversation is threadgate's handover state machine: who owns a
-// user's thread with a Page, whether the bot is paused for the user, when a
-// thread taken by another app is due to come back, and what the gateway must
-// do about each event.
-//
-// It is pure. A conversation's State is a plain value that a store can keep
-// (it round-trips through encoding/json). Handle takes a State, an Event, the
-// time and the Settings, and returns the new State and the Effects the
-// gateway must carry out, in order: run the rules, run a step, ask the
-// platform who owns the thread, watch the thread for its return, tell the
-// Observer, log a note. What the gateway's calls do to the thread goes back
-// through Apply, which again returns a new State and Effects. Nothing here
-// reads the clock, calls the platform or logs.
 package conversation
 
 import (
@@ -76,7 +63,9 @@ func (o Owner) String() string {
 // Key identifies one user's conversation with one Page; stores index State
 // by it.
 type Key struct {
+	// PageID is the Page or Instagram account.
 	PageID string
+	// UserID is the user's PSID or IGSID.
 	UserID string
 }
 
