@@ -65,6 +65,40 @@ type Step interface {
 	Fields() map[string]any
 	// Execute performs the step's Graph API calls.
 	Execute(ctx context.Context, p Platform, to messenger.Recipient) error
+	// Effect says what the step does to the thread, for the gateway.
+	Effect() Effect
+}
+
+// Control is a thread-control change a step makes.
+type Control string
+
+// Thread-control changes.
+const (
+	// ControlNone: the step leaves the thread's ownership alone.
+	ControlNone Control = ""
+	// ControlPass passes the thread to the app Effect.AppID.
+	ControlPass Control = "pass"
+	// ControlTake takes the thread for threadgate.
+	ControlTake Control = "take"
+	// ControlRelease gives the thread up: it goes idle.
+	ControlRelease Control = "release"
+	// ControlRequest asks the owner to pass the thread to threadgate.
+	ControlRequest Control = "request"
+)
+
+// Effect is what a step does to the thread, as typed values: the gateway
+// and the conversation package read it, never Fields.
+type Effect struct {
+	// Control is the thread-control change the step makes.
+	Control Control
+	// Target and AppID name the app a pass hands the thread to: its name
+	// in the rules file and its ID.
+	Target, AppID string
+	// Metadata is the metadata of a pass, take or request.
+	Metadata string
+	// SendsMessage is true when the step sends exactly one message (a
+	// reply or an echo), on which a thread_control can ride.
+	SendsMessage bool
 }
 
 // Limits of the Messenger Platform that threadgate checks when it loads a

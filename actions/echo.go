@@ -70,3 +70,5 @@ func (s *textStep) Execute(ctx context.Context, p Platform, to messenger.Recipie
 	}
 	return nil
 }
+
+func (s *textStep) Effect() Effect { return Effect{SendsMessage: true} }

@@ -122,6 +122,14 @@ func (a *passAction) Plan(d *Data) (Step, error) {
 	return &passStep{target: a.target, appID: a.appID, metadata: m}, nil
 }
 
+// PassThreadControl returns a step that passes the thread to the app
+// appID, named target (its name in the rules file, or its ID), with
+// metadata: the step a rule's pass_thread_control plans, for the passes
+// threadgate makes by itself (handover.on_request: grant).
+func PassThreadControl(target, appID, metadata string) Step {
+	return &passStep{target: target, appID: appID, metadata: metadata}
+}
+
 type passStep struct {
 	target, appID, metadata string
 }
@@ -139,4 +147,8 @@ func (s *passStep) Execute(ctx context.Context, p Platform, to messenger.Recipie
 		return fmt.Errorf("pass_thread_control to %s: %w", s.target, err)
 	}
 	return nil
+}
+
+func (s *passStep) Effect() Effect {
+	return Effect{Control: ControlPass, Target: s.target, AppID: s.appID, Metadata: s.metadata}
 }

@@ -7,10 +7,13 @@ import (
 )
 
 // release_thread_control: {} or nothing.
-var releaseThreadControlSpec = controlKind{
-	name: "release_thread_control",
-	doc:  "Gives the thread up: it goes idle and the Page's default app answers next.",
+var releaseThreadControl = controlKind{
+	name:    "release_thread_control",
+	doc:     "Gives the thread up: it goes idle and the Page's default app answers next.",
+	control: ControlRelease,
 	call: func(ctx context.Context, p Platform, to messenger.Recipient, _ string) error {
 		return p.ReleaseThreadControl(ctx, to)
 	},
-}.spec()
+}
+
+var releaseThreadControlSpec = releaseThreadControl.spec()

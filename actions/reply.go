@@ -393,3 +393,5 @@ func (s *replyStep) Execute(ctx context.Context, p Platform, to messenger.Recipi
 	}
 	return nil
 }
+
+func (s *replyStep) Effect() Effect { return Effect{SendsMessage: true} }

@@ -60,3 +60,5 @@ func (a senderAction) Execute(ctx context.Context, p Platform, to messenger.Reci
 	}
 	return nil
 }
+
+func (a senderAction) Effect() Effect { return Effect{} }

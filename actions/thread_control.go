@@ -16,7 +16,9 @@ type controlKind struct {
 	doc  string
 	// metadata is true when the call carries metadata.
 	metadata bool
-	call     func(ctx context.Context, p Platform, to messenger.Recipient, metadata string) error
+	// control is the change the call makes.
+	control Control
+	call    func(ctx context.Context, p Platform, to messenger.Recipient, metadata string) error
 }
 
 // spec builds the kind's Spec.
@@ -118,4 +120,8 @@ func (s *controlStep) Execute(ctx context.Context, p Platform, to messenger.Reci
 		return fmt.Errorf("%s: %w", s.kind.name, err)
 	}
 	return nil
+}
+
+func (s *controlStep) Effect() Effect {
+	return Effect{Control: s.kind.control, Metadata: s.metadata}
 }

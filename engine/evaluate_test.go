@@ -100,6 +100,7 @@ type testStep struct{ fields map[string]any }
 
 func (s *testStep) Kind() string           { return "test" }
 func (s *testStep) Fields() map[string]any { return s.fields }
+func (s *testStep) Effect() actions.Effect { return actions.Effect{} }
 func (s *testStep) Execute(context.Context, actions.Platform, messenger.Recipient) error {
 	return nil
 }

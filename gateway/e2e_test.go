@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/messenger"
@@ -297,7 +298,7 @@ func TestSeedCases(t *testing.T) {
 	if pass.Body["target_app_id"] != zendeskID || recipientOf(pass) != "u1" {
 		t.Fatalf("pass_thread_control body = %v, want target_app_id %s for u1", pass.Body, zendeskID)
 	}
-	if owner := h.gw.State().Get(gateway.Conversation{PageID: pageID, UserID: "u1"}).Owner; owner != zendeskID {
+	if owner := h.gw.State().Load(conversation.Key{PageID: pageID, UserID: "u1"}).Owner; owner != conversation.AppOwner(zendeskID) {
 		t.Fatalf("owner after pass = %q, want %s", owner, zendeskID)
 	}
 	sentBefore := len(h.graph.texts("u1"))

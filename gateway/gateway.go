@@ -1,8 +1,12 @@
 // Package gateway is threadgate's HTTP side and its dispatch: it verifies and
 // decodes webhooks, queues their events (one lane per user, so each user's
 // events are handled in order while different users are handled in
-// parallel), drops redeliveries, asks the engine what to do, and runs the
-// planned actions against the Messenger Platform.
+// parallel), drops redeliveries, and handles each event: it loads the
+// conversation's state from the StateStore, asks the conversation package
+// what to do (conversation.Handle), carries out the effects — the rules
+// through the engine, their steps through the actions against the Messenger
+// Platform — feeds what the calls did back to the conversation
+// (conversation.Apply), and saves the new state.
 package gateway
 
 import (
@@ -114,7 +118,8 @@ type Gateway struct {
 	now     func() time.Time
 	running sync.WaitGroup
 	started atomic.Bool
-	// timers watches the threads other apps hold (returns.go).
+	// timers watches the threads other apps hold, for
+	// handover.return_after_idle (returns.go).
 	timers *returnTimers
 	// ownerNeed caches whether the rules in force read the owner.
 	ownerNeed atomic.Pointer[ownerNeed]

@@ -3,13 +3,22 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/threadgate/threadgate/actions"
+	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/messenger"
 )
+
+// This file handles one queued event: it loads the conversation's state,
+// asks the conversation package what to do (conversation.Handle), carries
+// out the effects — the rules through the engine, their steps through the
+// actions, the platform's answers back through conversation.Apply — and
+// saves the new state.
 
 // userOf returns the ID of the user a webhook event is about. Echoes go from
 // the Page to the user, so their user is the recipient.
@@ -57,81 +66,216 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) {
 	}
 	in := j.Value.(*incoming)
 	ev := in.Event
-	start := g.now()
-	conv := Conversation{PageID: in.PageID.String(), UserID: userOf(ev)}
-	log := g.eventLog(string(ev.Kind()), in.Standby, conv.UserID)
-	rep := Report{Time: start, PageID: conv.PageID, UserID: conv.UserID, Kind: string(ev.Kind()), Standby: in.Standby}
-	defer func() {
-		if g.cfg.OnHandled != nil {
-			rep.Owner = currentOwner(g.state.Get(conv), g.now())
-			if set := g.rules(); set != nil {
-				rep.Owner = ownerForRules(set, rep.Owner)
-			}
-			g.cfg.OnHandled(rep)
-		}
-	}()
-	if !g.dedup.FirstTime(dedupKey(conv.PageID, ev)) {
+	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(ev)}
+	h := g.handling(key, string(ev.Kind()), in.Standby)
+	defer h.report()
+	if !g.dedup.FirstTime(dedupKey(key.PageID, ev)) {
 		g.obs.DedupHit()
-		rep.Note = "redelivered event skipped"
-		log.Debug(rep.Note)
+		h.rep.Note = "redelivered event skipped"
+		h.log.Debug(h.rep.Note)
 		return
 	}
-	set := g.rules()
-	g.learnOwner(conv, in.Incoming)
-	g.observeActivity(set, conv, in.Incoming, start)
-	e := g.engineEvent(in.Incoming)
-	if e == nil {
-		rep.Note = "this kind of event triggers no rule"
-		log.Debug(rep.Note)
-		return
+	cev := conversationEvent(in.Incoming)
+	h.rep.Text = cev.Rules.Text
+	if cev.Kind == conversation.EventPostback {
+		h.rep.Text = cev.Rules.Payload
 	}
-	rep.Text = e.Text
-	if e.Kind == engine.KindPostback {
-		rep.Text = e.Payload
-	}
-	if set == nil {
-		rep.Note = "no rules loaded"
-		log.Warn("event not handled: no rules loaded")
-		return
-	}
-	if e.Kind == engine.KindRequestThreadControl && g.applyRequestPolicy(ctx, set, conv, e, &rep, log) {
-		return
-	}
-	if e.Kind == engine.KindMessage && e.Text != "" && !e.Standby {
-		g.state.Update(conv, func(s *ThreadState) {
-			s.LastActivity = start
-			s.Transcript = appendTranscript(s.Transcript, e.Text)
-		})
-	}
-	g.decide(ctx, set, conv, e, start, log, &rep)
+	st, effects := conversation.Handle(g.state.Load(key), cev, h.start, h.settings)
+	h.finish(h.run(ctx, st, effects))
 }
 
-// decide evaluates the rules for an event of a conversation and runs the
-// steps of the rules that fire, recording what happened in rep.
-func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation, e *engine.Event, start time.Time, log *eventLogger, rep *Report) {
-	st := g.lookupOwner(ctx, set, conv, g.state.Get(conv), start)
-	rep.Paused = start.Before(st.PausedUntil)
-	input := engine.Input{
-		Event: e,
-		State: engine.State{Owner: ownerForRules(set, currentOwner(st, start)), Paused: rep.Paused, Transcript: st.Transcript},
-		Now:   start,
+// conversationEvent converts a webhook event into what the conversation
+// package and the rules read.
+func conversationEvent(in messenger.Incoming) conversation.Event {
+	ev := in.Event
+	c := conversation.Event{
+		Standby: in.Standby,
+		Object:  in.Object,
+		Rules:   engine.Event{PageID: in.PageID.String(), SenderID: ev.Sender.ID.String()},
 	}
+	switch ev.Kind() {
+	case messenger.KindMessage:
+		m := ev.Message
+		c.Kind = conversation.EventMessage
+		c.Rules.MID = m.MID
+		c.Rules.Text = m.Text
+		if m.QuickReply != nil {
+			c.Rules.QuickReply, c.Rules.HasQuickReply = m.QuickReply.Payload, true
+		}
+		for _, a := range m.Attachments {
+			c.Rules.Attachments = append(c.Rules.Attachments, a.Type)
+		}
+	case messenger.KindEcho:
+		c.Kind = conversation.EventEcho
+		c.AppID = ev.Message.AppID.String()
+	case messenger.KindPostback:
+		c.Kind = conversation.EventPostback
+		c.Rules.MID = ev.Postback.MID
+		c.Rules.Payload = ev.Postback.Payload
+		c.Rules.Text = ev.Postback.Title
+	case messenger.KindPassThreadControl:
+		c.Kind = conversation.EventPass
+		c.AppID = ev.PassThreadControl.NewOwnerAppID.String()
+		c.Rules.Metadata = ev.PassThreadControl.Metadata
+	case messenger.KindTakeThreadControl:
+		c.Kind = conversation.EventTake
+		c.AppID = ev.TakeThreadControl.NewOwnerAppID.String()
+		c.Rules.Metadata = ev.TakeThreadControl.Metadata
+	case messenger.KindRequestThreadControl:
+		c.Kind = conversation.EventRequest
+		c.AppID = ev.RequestThreadControl.RequestedOwnerAppID.String()
+		c.Rules.Metadata = ev.RequestThreadControl.Metadata
+	}
+	return c
+}
+
+// handling is the gateway's work on one event of one conversation: the
+// rule set and settings read once at the start, the log and the report.
+type handling struct {
+	g        *Gateway
+	key      conversation.Key
+	to       messenger.Recipient
+	set      *engine.Set
+	settings conversation.Settings
+	start    time.Time
+	log      *eventLogger
+	rep      Report
+	// watch holds the Watch effects, carried out once the state is saved.
+	watch []time.Time
+}
+
+func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *handling {
+	start := g.now()
+	set := g.rules()
+	return &handling{
+		g:        g,
+		key:      key,
+		to:       messenger.Recipient{PageID: key.PageID, UserID: key.UserID},
+		set:      set,
+		settings: g.settings(set),
+		start:    start,
+		log:      g.eventLog(kind, standby, key.UserID),
+		rep:      Report{Time: start, PageID: key.PageID, UserID: key.UserID, Kind: kind, Standby: standby},
+	}
+}
+
+// settings returns what the conversation's transitions read with a rule
+// set (nil when none is loaded).
+func (g *Gateway) settings(set *engine.Set) conversation.Settings {
+	_, lookup := g.cfg.Platform.(OwnerLookup)
+	_, carry := g.cfg.Platform.(ControlSender)
+	s := conversation.Settings{AppID: g.cfg.AppID, CanLookupOwner: lookup, CanCarryControl: carry}
+	if set != nil {
+		s.RulesLoaded = true
+		s.Handover = set.Handover()
+		s.Apps = set.Apps()
+		s.ReadsOwner = g.readsOwner(set)
+	}
+	return s
+}
+
+// finish saves the conversation's state, then puts it on the return timer
+// if an effect said so.
+func (h *handling) finish(st conversation.State) {
+	h.g.state.Save(h.key, st)
+	for _, since := range h.watch {
+		h.g.timers.watch(h.key, since)
+	}
+}
+
+// report gives the report to Config.OnHandled, with the owner as rules
+// read it after the event.
+func (h *handling) report() {
+	if h.g.cfg.OnHandled == nil {
+		return
+	}
+	h.rep.Owner = h.settings.OwnerForRules(h.g.state.Load(h.key).CurrentOwner(h.g.now()))
+	h.g.cfg.OnHandled(h.rep)
+}
+
+// run carries out effects in order; the effects that Apply returns for an
+// outcome are carried out before the rest. It returns the state after all
+// of them.
+func (h *handling) run(ctx context.Context, st conversation.State, effects []conversation.Effect) conversation.State {
+	for len(effects) > 0 {
+		e := effects[0]
+		effects = effects[1:]
+		var more []conversation.Effect
+		switch e := e.(type) {
+		case conversation.RunRules:
+			st = h.runRules(ctx, st, e)
+		case conversation.RunStep:
+			err := h.execute(ctx, h.g.cfg.Platform, e.Step)
+			h.reportStep(e.Step, err)
+			st, more = conversation.Apply(st, conversation.StepDone{Run: e, Err: err}, h.g.now(), h.settings)
+		case conversation.LookupOwner:
+			st, more = conversation.Apply(st, h.lookupOwner(ctx, e), h.g.now(), h.settings)
+		case conversation.Watch:
+			h.watch = append(h.watch, e.Since)
+		case conversation.Observe:
+			h.g.obs.Handover(e.Target, e.Direction)
+		case conversation.Note:
+			h.note(e)
+		}
+		effects = append(more, effects...)
+	}
+	return st
+}
+
+// note logs a Note and sets the report's note.
+func (h *handling) note(n conversation.Note) {
+	if n.Report != "" {
+		h.rep.Note = n.Report
+	}
+	switch n.Level {
+	case slog.LevelDebug:
+		h.log.Debug(n.Message, n.Attrs...)
+	case slog.LevelInfo:
+		h.log.Info(n.Message, n.Attrs...)
+	case slog.LevelWarn:
+		h.log.Warn(n.Message, n.Attrs...)
+	default:
+		h.log.Error(n.Message, n.Attrs...)
+	}
+}
+
+// OwnerLookup is implemented by platforms that can tell who owns a thread
+// (the Graph API client: GET /me/thread_owner). It returns the owner's app
+// ID, or "" when the thread is idle.
+type OwnerLookup interface {
+	ThreadOwner(ctx context.Context, to messenger.Recipient) (string, error)
+}
+
+// lookupOwner asks the platform who owns the thread.
+func (h *handling) lookupOwner(ctx context.Context, e conversation.LookupOwner) conversation.OwnerFound {
+	lk, ok := h.g.cfg.Platform.(OwnerLookup)
+	if !ok { // Settings.CanLookupOwner was false: never asked
+		return conversation.OwnerFound{Lookup: e, Err: fmt.Errorf("the platform cannot tell who owns a thread")}
+	}
+	id, err := lk.ThreadOwner(ctx, h.to)
+	return conversation.OwnerFound{Lookup: e, AppID: id, Err: err}
+}
+
+// runRules evaluates the rules and runs the steps of the rules that fire,
+// recording what happened in the report.
+func (h *handling) runRules(ctx context.Context, st conversation.State, r conversation.RunRules) conversation.State {
+	g, log, rep := h.g, h.log, &h.rep
+	rep.Paused = r.Input.State.Paused
 	var dec engine.Decision
 	if g.cfg.Explain {
-		dec = set.Explain(input)
+		dec = h.set.Explain(r.Input)
 		rep.Trace = dec.Trace
 	} else {
-		dec = set.Evaluate(input)
+		dec = h.set.Evaluate(r.Input)
 	}
 	for _, we := range dec.WhenErrors {
 		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Err.Error())
 	}
 	if len(dec.Fired) == 0 {
 		rep.Note = "no rule fired"
-		log.Info("event handled", "rule", "", "actions", []string{}, "outcome", "no_rule", "duration_ms", ms(g.now().Sub(start)))
-		return
+		log.Info("event handled", "rule", "", "actions", []string{}, "outcome", "no_rule", "duration_ms", ms(g.now().Sub(h.start)))
+		return st
 	}
-	to := messenger.Recipient{PageID: conv.PageID, UserID: conv.UserID}
 	var names, done []string
 	outcome := "ok"
 	for _, f := range dec.Fired {
@@ -142,128 +286,52 @@ func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation
 			outcome = "error"
 			log.Error("action not rendered", "rule", f.Rule.Name, "error", err.Error())
 		}
-		errs := g.runSteps(ctx, set, conv, to, f.Steps)
-		for i, s := range f.Steps {
-			err := errs[i]
-			if g.cfg.OnHandled != nil { // Fields builds a map: only for a reader of reports
-				ar := ActionReport{Kind: s.Kind(), Fields: s.Fields()}
-				if err != nil {
-					ar.Error = err.Error()
+		for _, c := range conversation.Calls(f.Steps, r.CarryControl) {
+			var ran []stepRun
+			st, ran = h.runCall(ctx, st, c)
+			for _, sr := range ran {
+				h.reportStep(sr.step, sr.err)
+				if sr.err != nil {
+					outcome = "error"
+					log.Error("action failed", "rule", f.Rule.Name, "action", sr.step.Kind(), "error", sr.err.Error())
+					done = append(done, sr.step.Kind()+":error")
+					continue
 				}
-				rep.Actions = append(rep.Actions, ar)
+				done = append(done, sr.step.Kind())
 			}
-			if err != nil {
-				outcome = "error"
-				log.Error("action failed", "rule", f.Rule.Name, "action", s.Kind(), "error", err.Error())
-				done = append(done, s.Kind()+":error")
-				continue
-			}
-			done = append(done, s.Kind())
 		}
 	}
-	log.Info("event handled", "rule", strings.Join(names, ","), "actions", done, "outcome", outcome, "duration_ms", ms(g.now().Sub(start)))
+	log.Info("event handled", "rule", strings.Join(names, ","), "actions", done, "outcome", outcome, "duration_ms", ms(g.now().Sub(h.start)))
+	return st
 }
 
-// ownerOther stands for "another app, not known which".
-const ownerOther = "other"
-
-func (g *Gateway) setOwner(conv Conversation, owner string) {
-	now := g.now()
-	g.state.Update(conv, func(s *ThreadState) {
-		s.Owner = owner
-		s.OwnerSince = now
-	})
-	if heldByOther(owner) {
-		g.timers.watch(conv, now)
+// reportStep adds a step that ran to the report.
+func (h *handling) reportStep(s actions.Step, err error) {
+	if h.g.cfg.OnHandled == nil { // Fields builds a map: only for a reader of reports
+		return
 	}
+	ar := ActionReport{Kind: s.Kind(), Fields: s.Fields()}
+	if err != nil {
+		ar.Error = err.Error()
+	}
+	h.rep.Actions = append(h.rep.Actions, ar)
 }
 
-// learnOwner updates thread ownership from what an event shows.
-func (g *Gateway) learnOwner(conv Conversation, in messenger.Incoming) {
-	ev := in.Event
-	switch ev.Kind() {
-	case messenger.KindPassThreadControl:
-		if g.isHandBack(in) {
-			g.setOwner(conv, OwnerSelf)
-			g.obs.Handover(OwnerSelf, "returned")
-			return
-		}
-		g.setOwner(conv, ev.PassThreadControl.NewOwnerAppID.String())
-		g.obs.Handover(ownerOther, "passed_elsewhere")
-	case messenger.KindTakeThreadControl:
-		owner := ev.TakeThreadControl.NewOwnerAppID.String()
-		if owner == "" || (g.cfg.AppID != "" && owner == g.cfg.AppID) {
-			owner = OwnerSelf
-		}
-		g.setOwner(conv, owner)
-		g.obs.Handover(ownerOther, "taken")
-	case messenger.KindMessage, messenger.KindPostback:
-		cur := g.state.Get(conv).Owner
-		switch {
-		case in.Standby && (cur == OwnerSelf || cur == OwnerIdle || cur == OwnerUnknown):
-			g.setOwner(conv, ownerOther)
-		case !in.Standby && cur != OwnerSelf:
-			g.setOwner(conv, OwnerSelf)
-		}
+// readsOwner reports whether a rule of set reads the owner; the answer is
+// computed once per rule set.
+func (g *Gateway) readsOwner(set *engine.Set) bool {
+	if n := g.ownerNeed.Load(); n != nil && n.set == set {
+		return n.needs
 	}
+	n := &ownerNeed{set: set, needs: set.ReadsOwner()}
+	g.ownerNeed.Store(n)
+	return n.needs
 }
 
-// isHandBack reports whether a pass_thread_control event gives the thread to
-// us: its new owner is our APP_ID, or, with no APP_ID configured, it arrived
-// on the messaging channel.
-func (g *Gateway) isHandBack(in messenger.Incoming) bool {
-	if g.cfg.AppID != "" {
-		return in.Event.PassThreadControl.NewOwnerAppID.String() == g.cfg.AppID
-	}
-	return !in.Standby
-}
-
-// engineEvent converts a webhook event into what rules read; nil for events
-// that trigger no rule (echoes, deliveries, reads, …).
-func (g *Gateway) engineEvent(in messenger.Incoming) *engine.Event {
-	ev := in.Event
-	e := &engine.Event{
-		Standby:  in.Standby,
-		Object:   in.Object,
-		PageID:   in.PageID.String(),
-		SenderID: ev.Sender.ID.String(),
-	}
-	switch ev.Kind() {
-	case messenger.KindMessage:
-		m := ev.Message
-		e.Kind = engine.KindMessage
-		e.MID = m.MID
-		e.Text = m.Text
-		if m.QuickReply != nil {
-			e.QuickReply, e.HasQuickReply = m.QuickReply.Payload, true
-		}
-		for _, a := range m.Attachments {
-			e.Attachments = append(e.Attachments, a.Type)
-		}
-	case messenger.KindPostback:
-		e.Kind = engine.KindPostback
-		e.MID = ev.Postback.MID
-		e.Payload = ev.Postback.Payload
-		e.Text = ev.Postback.Title
-	case messenger.KindPassThreadControl:
-		e.Kind = engine.KindPassThreadControl
-		e.AppID = ev.PassThreadControl.NewOwnerAppID.String()
-		e.Metadata = ev.PassThreadControl.Metadata
-		// Only a hand-back to us is seen by ordinary rules; a pass to
-		// another app is a standby matter.
-		e.Standby = !g.isHandBack(in)
-	case messenger.KindTakeThreadControl:
-		e.Kind = engine.KindTakeThreadControl
-		e.AppID = ev.TakeThreadControl.NewOwnerAppID.String()
-		e.Metadata = ev.TakeThreadControl.Metadata
-	case messenger.KindRequestThreadControl:
-		e.Kind = engine.KindRequestThreadControl
-		e.AppID = ev.RequestThreadControl.RequestedOwnerAppID.String()
-		e.Metadata = ev.RequestThreadControl.Metadata
-	default:
-		return nil
-	}
-	return e
+// ownerNeed caches, for one rule set, whether a rule reads the owner.
+type ownerNeed struct {
+	set   *engine.Set
+	needs bool
 }
 
 func (g *Gateway) rules() *engine.Set {
@@ -271,33 +339,6 @@ func (g *Gateway) rules() *engine.Set {
 		return nil
 	}
 	return g.cfg.Rules()
-}
-
-// ownerForRules is the owner as rules read it: "self", "idle", the name the
-// app has in the rules file, or its ID.
-func ownerForRules(set *engine.Set, owner string) string {
-	switch owner {
-	case OwnerSelf, OwnerIdle, ownerOther, OwnerUnknown:
-		return owner
-	}
-	if name := set.AppName(owner); name != "" {
-		return name
-	}
-	return owner
-}
-
-const transcriptLen = 10
-
-// appendBounded returns a new slice holding the last n of list and s. It
-// never writes into list's array, so a copy of the state that still holds
-// list may be read while the state is updated.
-func appendBounded(list []string, s string, n int) []string {
-	if len(list) >= n {
-		list = list[len(list)-n+1:]
-	}
-	out := make([]string, len(list), len(list)+1)
-	copy(out, list)
-	return append(out, s)
 }
 
 func ms(d time.Duration) string {

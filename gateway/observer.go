@@ -24,10 +24,23 @@ type Observer interface {
 	RuleFired(rule string)
 	// Action is called when an action has run, with "ok" or "error".
 	Action(kind, outcome string)
-	// Handover is called when thread control moves: direction is "pass",
-	// "take", "request", "release" (our calls) or "returned", "taken",
-	// "requested" (webhooks from the platform); target is an app name or
-	// "self", "idle" or "other".
+	// Handover is called when thread control moves (the
+	// conversation.Direction constants). After a successful call of
+	// threadgate's own (a rule's step, handover.on_request: grant,
+	// handover.return_after_idle), direction is:
+	//   - "pass": threadgate passed the thread; target is the app's name
+	//     in the rules file (its ID when it has none);
+	//   - "take": threadgate took the thread; target "self";
+	//   - "request": threadgate asked the owner for the thread; target
+	//     "self" (the thread has not moved yet);
+	//   - "release": threadgate made the thread idle; target "idle".
+	// On a handover webhook from the platform, direction is:
+	//   - "returned": an app passed the thread to threadgate; target "self";
+	//   - "taken": an app took the thread; target "other";
+	//   - "passed_elsewhere": an app passed the thread to another app
+	//     (not threadgate); target "other".
+	// "requested" (another app asks for the thread) is in the metrics'
+	// label set but never called: a request does not move the thread.
 	Handover(target, direction string)
 }
 

@@ -4,13 +4,11 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
-	"github.com/threadgate/threadgate/messenger"
 )
 
 // This file takes threads back from other apps after they have been idle
@@ -37,13 +35,10 @@ const DefaultTimerInterval = 15 * time.Second
 // maxReturnsPerTick bounds the conversations one tick looks at.
 const maxReturnsPerTick = 256
 
-// returnMetadata tells the app that loses the thread why.
-const returnMetadata = "threadgate: the bot took the thread back after %s without messages (handover.return_after_idle)"
-
 // idleEntry is a conversation another app held, and a time at or before
 // which its thread went quiet.
 type idleEntry struct {
-	conv  Conversation
+	conv  conversation.Key
 	since time.Time
 }
 
@@ -65,17 +60,17 @@ func (h *idleHeap) Pop() any {
 type returnTimers struct {
 	mu      sync.Mutex
 	heap    idleHeap
-	watched map[Conversation]bool
+	watched map[conversation.Key]bool
 	stop    chan struct{}
 	once    sync.Once
 }
 
 func newReturnTimers() *returnTimers {
-	return &returnTimers{watched: map[Conversation]bool{}, stop: make(chan struct{})}
+	return &returnTimers{watched: map[conversation.Key]bool{}, stop: make(chan struct{})}
 }
 
 // watch adds a conversation, quiet since then, unless it is watched.
-func (t *returnTimers) watch(c Conversation, since time.Time) {
+func (t *returnTimers) watch(c conversation.Key, since time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.watched[c] {
@@ -111,20 +106,7 @@ func (t *returnTimers) close() { t.once.Do(func() { close(t.stop) }) }
 
 // returnJob is a queued check of one conversation that may be due.
 type returnJob struct {
-	conv Conversation
-}
-
-// quietSince is when the thread went quiet: the latest of the owner's
-// arrival, the last message of the user or an agent, and the last failed
-// attempt to take it back.
-func quietSince(st ThreadState) time.Time {
-	t := st.OwnerSince
-	for _, u := range []time.Time{st.LastActivity, st.ReturnTriedAt} {
-		if u.After(t) {
-			t = u
-		}
-	}
-	return t
+	conv conversation.Key
 }
 
 // runTimers runs the return timer until ctx is done or the gateway drains.
@@ -158,7 +140,7 @@ func (g *Gateway) runTimers(ctx context.Context) {
 // stays bounded by the users of the last day. The sweep runs every
 // stateSweepEvery.
 const (
-	stateRetention  = IdleExpiry + time.Hour
+	stateRetention  = conversation.IdleExpiry + time.Hour
 	stateSweepEvery = 10 * time.Minute
 )
 
@@ -179,23 +161,16 @@ func (g *Gateway) expireState(now time.Time) int {
 func (g *Gateway) CheckReturns() int {
 	queued := 0
 	now := g.now()
-	wait := IdleExpiry
-	if set := g.rules(); set != nil && set.Handover().ReturnAfterIdle > 0 {
-		wait = set.Handover().ReturnAfterIdle
-	}
-	due := g.timers.due(now.Add(-wait), maxReturnsPerTick)
+	s := g.settings(g.rules())
+	due := g.timers.due(now.Add(-s.ReturnWait()), maxReturnsPerTick)
 	for i, e := range due {
-		st := g.state.Get(e.conv)
-		owner := currentOwner(st, now)
-		if !heldByOther(owner) {
-			continue // back with us, or idle: nothing to take back
-		}
-		if q := quietSince(st); q.After(e.since) {
-			g.timers.watch(e.conv, q) // someone wrote since: wait again
+		verdict, quiet := conversation.CheckWatched(g.state.Load(e.conv), e.since, now, s)
+		switch verdict {
+		case conversation.Forget:
 			continue
-		}
-		if wait == IdleExpiry {
-			continue // return_after_idle is off and the thread is idle by now
+		case conversation.WatchAgain:
+			g.timers.watch(e.conv, quiet) // someone wrote since: wait again
+			continue
 		}
 		err := g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
 		if err != nil {
@@ -214,67 +189,20 @@ func (g *Gateway) CheckReturns() int {
 }
 
 // handleReturn takes a thread back, if it is still due, and runs the rules
-// with `event: returned`.
+// with `event: returned` (conversation.EventReturnDue). A return that is no
+// longer due is not reported.
 func (g *Gateway) handleReturn(ctx context.Context, j *returnJob) {
-	conv := j.conv
-	start := g.now()
-	log := g.eventLog(string(engine.KindReturned), false, conv.UserID)
-	set := g.rules()
-	if set == nil || set.Handover().ReturnAfterIdle <= 0 {
-		return // turned off by a reload since the job was queued
-	}
-	wait := set.Handover().ReturnAfterIdle
-	st := g.state.Get(conv)
-	if !heldByOther(currentOwner(st, start)) {
-		return
-	}
-	if q := quietSince(st); start.Sub(q) < wait {
-		g.timers.watch(conv, q)
-		return
-	}
-	rep := Report{Time: start, PageID: conv.PageID, UserID: conv.UserID, Kind: string(engine.KindReturned)}
-	defer func() {
-		if g.cfg.OnHandled != nil {
-			rep.Owner = ownerForRules(set, currentOwner(g.state.Get(conv), g.now()))
-			g.cfg.OnHandled(rep)
+	h := g.handling(j.conv, string(engine.KindReturned), false)
+	ev := conversation.Event{Kind: conversation.EventReturnDue, Rules: engine.Event{PageID: j.conv.PageID, SenderID: j.conv.UserID}}
+	st, effects := conversation.Handle(g.state.Load(j.conv), ev, h.start, h.settings)
+	taking := false
+	for _, e := range effects {
+		if _, ok := e.(conversation.RunStep); ok {
+			taking = true
 		}
-	}()
-	to := messenger.Recipient{PageID: conv.PageID, UserID: conv.UserID}
-	meta := fmt.Sprintf(returnMetadata, fmtWait(wait))
-	err := g.cfg.Platform.TakeThreadControl(ctx, to, meta)
-	ar := ActionReport{Kind: "take_thread_control", Fields: map[string]any{"metadata": meta}}
-	if err != nil {
-		ar.Error = err.Error()
-		rep.Actions = append(rep.Actions, ar)
-		rep.Note = "taking the idle thread back failed; will try again after return_after_idle"
-		g.obs.Action("take_thread_control", "error")
-		log.Error("taking an idle thread back failed", "error", err.Error())
-		// Try again after another full wait, not on every tick.
-		g.state.Update(conv, func(s *ThreadState) { s.ReturnTriedAt = start })
-		g.timers.watch(conv, start)
-		return
 	}
-	rep.Actions = append(rep.Actions, ar)
-	g.obs.Action("take_thread_control", "ok")
-	g.setOwner(conv, OwnerSelf)
-	g.unpause(conv)
-	g.obs.Handover(OwnerSelf, "take")
-	log.Info("idle thread taken back", "idle", fmtWait(start.Sub(quietSince(st))))
-	e := &engine.Event{Kind: engine.KindReturned, Object: st.Object, PageID: conv.PageID, SenderID: conv.UserID}
-	if e.Object == "" {
-		e.Object = "page"
+	h.finish(h.run(ctx, st, effects))
+	if taking {
+		h.report()
 	}
-	g.decide(ctx, set, conv, e, start, log, &rep)
-}
-
-// fmtWait prints a duration without zero units: 2h, 1h30m, 45s.
-func fmtWait(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

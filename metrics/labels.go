@@ -64,8 +64,8 @@ var (
 	// actions registry so that a new action kind is counted by name.
 	actionKinds    = newFixedSet(actions.Names()...)
 	actionOutcomes = newFixedSet(outcomeOK, outcomeError)
-	// handoverDirections are the directions gateway.Observer documents,
-	// plus passed_elsewhere (a pass between two other apps).
+	// handoverDirections are the directions gateway.Observer documents
+	// (conversation.Direction…).
 	handoverDirections = newFixedSet("pass", "take", "request", "release", "returned", "taken", "requested", "passed_elsewhere")
 	graphEndpoints     = newFixedSet(
 		"me/messages", "me/pass_thread_control", "me/take_thread_control",
