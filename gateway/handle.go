@@ -124,7 +124,7 @@ func (g *Gateway) decide(ctx context.Context, set *engine.Set, conv Conversation
 		dec = set.Evaluate(input)
 	}
 	for _, we := range dec.WhenErrors {
-		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Err.Error())
+		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Error())
 	}
 	if len(dec.Fired) == 0 {
 		rep.Note = "no rule fired"
