@@ -174,6 +174,9 @@ func parseTemplate(n *yaml.Node, what string, maxLen int, pos at) (*Template, *d
 		}
 		return nil, pos(n, line, 1, "%s: the template does not parse: %s", what, msg)
 	}
+	if len(tm.Templates()) > 1 {
+		return nil, pos(n, 1, 1, "%s: {{ define }} and {{ block }} are not supported in rules: write the text in place", what)
+	}
 	t.tmpl = tm
 	ck := checker{src: src}
 	ck.list(tm.Tree.Root, dataType)
@@ -258,9 +261,9 @@ func (t *Template) Render(d *Data) (string, error) {
 		if m := execErrRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			col, _ := strconv.Atoi(m[2])
-			return "", &renderError{msg: fmt.Sprintf("%s: template line %d, column %d, at <%s>: %s", t.what, line, runeCol(t.src, line, col), m[3], m[4]), err: err}
+			return "", &renderError{msg: fmt.Sprintf("%s: template line %d, column %d, at <%s>: %s", t.what, line, runeCol(t.src, line, col), m[3], execErrKind(m[4])), err: err}
 		}
-		return "", fmt.Errorf("%s: %w", t.what, err)
+		return "", &renderError{msg: t.what + ": the template failed", err: err}
 	}
 	if c := utf8.RuneCountInString(out); t.maxLen > 0 && c > t.maxLen {
 		return "", fmt.Errorf("%s: the rendered text is %d characters long, the limit is %d", t.what, c, t.maxLen)
@@ -291,8 +294,60 @@ func (t *Template) withVars(d *Data) *Data {
 	return d
 }
 
-// renderError is a template execution error with a readable message that
-// still unwraps to text/template's error.
+// execErrKinds are the kinds of text/template execution errors, each the
+// fixed start of its message. The rest of a message may quote the event's
+// values (the user's text), so only the kind is shown.
+var execErrKinds = []string{
+	"index out of range", "slice index out of range", "can't evaluate field", "nil pointer evaluating",
+	"wrong type for value", "incompatible types for comparison", "invalid value",
+	"wrong number of args", "can't give argument", "missing value for command",
+	"range can't iterate over", "can't call method", "invalid type for comparison",
+	"error calling",
+	"join: expected a list", // threadgate's own function; the rest is a type name
+}
+
+// execErrKind returns the kind of a text/template execution error message
+// without any value it quotes: "error calling index", "index out of range",
+// or "the template failed" for a message of no known kind.
+func execErrKind(msg string) string {
+	for _, k := range execErrKinds {
+		if !strings.HasPrefix(msg, k) {
+			continue
+		}
+		if k == "error calling" {
+			// "error calling NAME: …": NAME is a function of the template,
+			// and the rest its error, which has a kind of its own.
+			name, rest, ok := strings.Cut(strings.TrimPrefix(msg, "error calling "), ": ")
+			if !ok || !isIdent(name) {
+				return k
+			}
+			if kind := execErrKind(rest); kind != unknownExecErr {
+				return k + " " + name + ": " + kind
+			}
+			return k + " " + name
+		}
+		return k
+	}
+	return unknownExecErr
+}
+
+const unknownExecErr = "the template failed"
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// renderError is a template execution error whose message names the
+// template, the position and the kind of error, never the event's values
+// (so it can be logged); it still unwraps to text/template's error.
 type renderError struct {
 	msg string
 	err error
@@ -387,10 +442,17 @@ func (c *checker) node(n parse.Node, dot reflect.Type) {
 				elem = t.Elem()
 			}
 		}
+		if elem == nil {
+			// A range over a number (or over what may be one) can loop
+			// two billion times and hold a worker: only the event's own
+			// lists are bounded.
+			c.fail(int(n.Pos), "range: only over .Transcript, .Groups or .Vars (a range over a number or another value could loop without bound)")
+			return
+		}
 		c.list(n.List, elem)
 		c.list(n.ElseList, dot)
 	case *parse.TemplateNode:
-		c.pipe(n.Pipe, dot)
+		c.fail(int(n.Pos), "{{ template }} and {{ block }} are not supported in rules: write the text in place")
 	}
 }
 
@@ -533,4 +595,13 @@ func (c *checker) position(off int) (line, col int) {
 	line = 1 + strings.Count(before, "\n")
 	lineStart := strings.LastIndexByte(before, '\n') + 1
 	return line, utf8.RuneCountInString(before[lineStart:]) + 1
+}
+
+// fail records the first mistake found, at byte offset off of the source.
+func (c *checker) fail(off int, msg string) {
+	if c.err != nil {
+		return
+	}
+	line, col := c.position(off)
+	c.err = &checkErr{line: line, col: col, msg: msg}
 }

@@ -47,12 +47,18 @@ func TestParseTemplate(t *testing.T) {
 		{name: "field of dot in range", src: `t: "{{ range .Transcript }}{{ .Foo }}{{ end }}"`, max: 2000, want: "1:31: reply.text: dot is a text here (inside with or range) and has no field .Foo"},
 		{name: "does not parse", src: `t: "{{ .Text "`, max: 2000, want: "1:4: reply.text: the template does not parse: unclosed action"},
 		{name: "unknown function", src: `t: "{{ shout .Text }}"`, max: 2000, want: `1:4: reply.text: the template does not parse: function "shout" not defined (threadgate adds lower, upper, trim and join to the text/template built-ins)`},
-		{name: "unknown named template", src: `t: "{{ template \"x\" }}"`, max: 2000, want: `1:17: reply.text: at <{{template "x"}}>: template "x" not defined`},
+		{name: "named template", src: `t: "{{ template \"x\" }}"`, max: 2000, want: `1:17: reply.text: {{ template }} and {{ block }} are not supported in rules: write the text in place`},
+		{name: "define", src: `t: "{{ define \"x\" }}{{ template \"x\" . }}{{ template \"x\" . }}{{ end }}{{ template \"x\" . }}"`, max: 2000, want: `1:4: reply.text: {{ define }} and {{ block }} are not supported in rules: write the text in place`},
+		{name: "block", src: `t: "{{ block \"x\" . }}hi{{ end }}"`, max: 2000, want: `1:4: reply.text: {{ define }} and {{ block }} are not supported in rules: write the text in place`},
+		{name: "range over a number", src: `t: "{{ if eq .Text \"boom\" }}{{ range 2000000000 }}{{ end }}{{ end }}ok"`, max: 2000, want: `1:38: reply.text: range: only over .Transcript, .Groups or .Vars (a range over a number or another value could loop without bound)`},
+		{name: "range over a var", src: `t: "{{ range .Vars.n }}x{{ end }}"`, max: 2000, want: `1:14: reply.text: range: only over .Transcript, .Groups or .Vars (a range over a number or another value could loop without bound)`},
+		{name: "range over a text", src: `t: "{{ range .Text }}x{{ end }}"`, max: 2000, want: `1:14: reply.text: range: only over .Transcript, .Groups or .Vars (a range over a number or another value could loop without bound)`},
+		{name: "range over the transcript with index", src: `t: "{{ range $i, $m := .Transcript }}{{ $i }}{{ $m }}{{ end }}{{ range .Groups }}{{ . }}{{ end }}{{ range .Vars }}{{ . }}{{ end }}"`, max: 2000},
 		{name: "wrong number of arguments", src: `t: "ok {{ join }}"`, max: 2000, want: "1:11: reply.text: at <join>: wrong number of args for join: want 2 got 0"},
 		{name: "parse error on a later line points at the value", src: "t: \"a\n\n  {{ .Text \"", max: 2000, want: "1:4: reply.text: the template does not parse: unclosed action"},
 		{name: "block scalar points at the value", src: "t: |\n  a\n  {{ .Foo }}", max: 2000, want: "1:4: reply.text: unknown field .Foo, a template can read " + fieldList},
-		{name: "too long even when empty", src: `t: "{{ range 1000 }}xxxxxxxxxx{{ end }}"`, max: 2000, want: "1:4: reply.text: the template renders more than 2000 characters even for an empty event"},
-		{name: "over the limit when empty", src: `t: "{{ range 3 }}ééééé{{ end }}"`, max: 10, want: "1:4: reply.text: the template renders 15 characters even for an empty event, the limit is 10"},
+		{name: "too long even when empty", src: `t: "{{ .Text }}` + strings.Repeat("x", 9000) + `"`, max: 2000, want: "1:4: reply.text: the template renders more than 2000 characters even for an empty event"},
+		{name: "over the limit when empty", src: `t: "{{ .Text }}ééééééééééééééé"`, max: 10, want: "1:4: reply.text: the template renders 15 characters even for an empty event, the limit is 10"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,12 +182,12 @@ func TestRender(t *testing.T) {
 		{name: "event fields", src: "{{ .Event }}/{{ .SenderID }}/{{ .PageID }}/{{ .Rule }}/{{ .Payload }}/{{ .Metadata }}/{{ .Owner }}", max: 2000, d: data, want: "message/222/111/order-status/AGENT/reason=billing/bot"},
 		{name: "lower upper trim", src: "{{ lower .Vars.brand }} {{ upper .Text }} [{{ trim \"  x \" }}] {{ lower .Vars.count }}", max: 2000, d: data, want: "acme WHERE IS ORDER 1234? [x] 3"},
 		{name: "join", src: "{{ .Transcript | join \" / \" }} {{ join \",\" .Vars.tags }} [{{ join \",\" .Vars.none }}]", max: 2000, d: data, want: "hi / order 1234 a,2 []"},
-		{name: "join of a number fails", src: "{{ join \",\" .Vars.count }}", max: 2000, d: data, wantErr: "reply.text: template line 1, column 4, at <join \",\" .Vars.count>: error calling join: join: expected a list, got int"},
+		{name: "join of a number fails", src: "{{ join \",\" .Vars.count }}", max: 2000, d: data, wantErr: "reply.text: template line 1, column 4, at <join \",\" .Vars.count>: error calling join: join: expected a list"},
 		{name: "nil data", src: "[{{ .Text }}{{ .Groups.x }}]", max: 2000, d: nil, want: "[]"},
 		{name: "at the limit", src: "{{ .Text }}", max: 20, d: &Data{Text: strings.Repeat("é", 20)}, want: strings.Repeat("é", 20)},
 		{name: "over the limit", src: "{{ .Text }}!", max: 20, d: &Data{Text: strings.Repeat("é", 20)}, wantErr: "reply.text: the rendered text is 21 characters long, the limit is 20"},
 		{name: "far over the limit", src: "{{ .Text }}{{ .Text }}{{ .Text }}{{ .Text }}{{ .Text }}", max: 20, d: &Data{Text: strings.Repeat("x", 20)}, wantErr: "reply.text: the rendered text is over the limit of 20 characters"},
-		{name: "index out of range", src: "a\n{{ index .Transcript 5 }}", max: 2000, d: data, wantErr: "reply.text: template line 2, column 4, at <index .Transcript 5>: error calling index: index out of range: 5"},
+		{name: "index out of range", src: "a\n{{ index .Transcript 5 }}", max: 2000, d: data, wantErr: "reply.text: template line 2, column 4, at <index .Transcript 5>: error calling index: index out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,5 +278,28 @@ func BenchmarkRenderTemplate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestExecErrKindDropsValues(t *testing.T) {
+	const secret = "4111 1111 1111 1111"
+	tests := []struct{ msg, want string }{
+		{"error calling index: index out of range: 5", "error calling index: index out of range"},
+		{"error calling slice: slice index out of range", "error calling slice: slice index out of range"},
+		{"error calling join: join: expected a list, got int", "error calling join: join: expected a list"},
+		{"error calling lower: " + secret, "error calling lower"},
+		{"error calling " + secret + ": boom", "error calling"},
+		{"wrong type for value; expected string; got int", "wrong type for value"},
+		{"incompatible types for comparison", "incompatible types for comparison"},
+		{"something new about " + secret, "the template failed"},
+	}
+	for _, tt := range tests {
+		got := execErrKind(tt.msg)
+		if got != tt.want {
+			t.Errorf("execErrKind(%q) = %q, want %q", tt.msg, got, tt.want)
+		}
+		if strings.Contains(got, "4111") {
+			t.Errorf("execErrKind(%q) kept the value: %q", tt.msg, got)
+		}
 	}
 }

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
 	"github.com/threadgate/threadgate/actions"
 )
 
@@ -68,14 +70,62 @@ func (s *Set) Explain(in Input) Decision {
 	return s.evaluate(in, true)
 }
 
-// WhenError is a `when` expression that failed at run time.
+// WhenError is a `when` expression that failed at run time. Its message
+// names the rule, the position in the expression and the kind of error,
+// never the values the expression read: those are the user's text, and
+// the message is logged.
 type WhenError struct {
+	// Rule is the rule's name.
 	Rule string
-	Err  error
+	// Line and Column locate the failure in the expression (from 1; 0 when
+	// unknown).
+	Line, Column int
+	// Kind says what went wrong, from a fixed vocabulary (see whenErrKinds).
+	Kind string
+	// err is expr's error, which may quote the user's text.
+	err error
 }
 
-// Error describes the failure with the rule's name.
-func (e *WhenError) Error() string { return fmt.Sprintf("rule %q: when: %v", e.Rule, e.Err) }
+// Error describes the failure without the values involved.
+func (e *WhenError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("rule %q: when: %s at %d:%d", e.Rule, e.Kind, e.Line, e.Column)
+	}
+	return fmt.Sprintf("rule %q: when: %s", e.Rule, e.Kind)
+}
+
+// Detail returns expr's own message, which may quote the user's text: for
+// explain output shown to the person who wrote the event, never for logs.
+func (e *WhenError) Detail() string { return e.err.Error() }
+
+// Unwrap returns expr's error.
+func (e *WhenError) Unwrap() error { return e.err }
+
+// whenErrKinds are the kinds of run-time errors of `when` expressions, each
+// the fixed start of expr's message (or of the message of a function that
+// threadgate adds).
+var whenErrKinds = []string{
+	"invalid operation", "index out of range", "cannot use", "cannot fetch", "cannot convert",
+	"integer divide by zero", "runtime error", "interface conversion", "unknown time zone",
+	"business hours",
+}
+
+// newWhenError classifies a run-time error of rule's `when` expression.
+func newWhenError(rule string, err error) *WhenError {
+	we := &WhenError{Rule: rule, Kind: "evaluation failed", err: err}
+	msg := err.Error()
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		we.Line, we.Column, msg = fe.Line, fe.Column+1, fe.Message
+	}
+	for _, k := range whenErrKinds {
+		if strings.HasPrefix(msg, k) {
+			we.Kind = k
+			break
+		}
+	}
+	return we
+}
 
 func (s *Set) evaluate(in Input, explain bool) Decision {
 	var d Decision
@@ -141,7 +191,8 @@ func (s *Set) check(r *Rule, sub *Subject, in Input) (string, *WhenError) {
 	if r.When != nil {
 		out, err := expr.Run(r.When.Program, NewEnv(sub, in.State, s.vars, in.Now))
 		if err != nil {
-			return fmt.Sprintf("when: failed (%v), counts as false", err), &WhenError{Rule: r.Name, Err: err}
+			we := newWhenError(r.Name, err)
+			return fmt.Sprintf("when: failed (%s), counts as false", we.Detail()), we
 		}
 		if b, ok := out.(bool); !ok || !b {
 			return fmt.Sprintf("when: %s is false", r.When.Source), nil

@@ -290,7 +290,7 @@ func TestExplainReasons(t *testing.T) {
 			t.Errorf("trace[%d] = %+v, want %+v", i, got, w)
 		}
 	}
-	if len(d.WhenErrors) != 1 || d.WhenErrors[0].Rule != "broken" || !strings.Contains(d.WhenErrors[0].Error(), `rule "broken": when: unknown time zone "hello"`) {
+	if len(d.WhenErrors) != 1 || d.WhenErrors[0].Rule != "broken" || d.WhenErrors[0].Error() != `rule "broken": when: unknown time zone at 1:1` {
 		t.Errorf("WhenErrors = %v", d.WhenErrors)
 	}
 	// Evaluate reports the same runtime error.
@@ -420,5 +420,40 @@ func TestMergeSorted(t *testing.T) {
 		if got := mergeSorted(nil, tt.lists); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("mergeSorted(%v) = %v, want %v", tt.lists, got, tt.want)
 		}
+	}
+}
+
+// A failing `when` is logged by the gateway: its error names the rule, the
+// position and the kind of failure, never the user's text.
+func TestWhenErrorCarriesNoUserText(t *testing.T) {
+	const card = "4111 1111 1111 1111"
+	tests := []struct {
+		when, want string
+	}{
+		{`int(text) > 5`, `rule "r": when: invalid operation at 1:1`},
+		{`float(text) > 1.5`, `rule "r": when: invalid operation at 1:1`},
+		{`split(text, "x")[5] == "a"`, `rule "r": when: index out of range at 1:17`},
+		{`business_hours(text, "UTC")`, `rule "r": when: business hours at 1:1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.when, func(t *testing.T) {
+			w, err := CompileWhen(tt.when)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rule("r")
+			r.When = w
+			d := NewSet([]*Rule{r}, nil, nil, Handover{}).Evaluate(Input{Event: msg(card)})
+			if len(d.WhenErrors) != 1 {
+				t.Fatalf("WhenErrors = %v, want one", d.WhenErrors)
+			}
+			we := d.WhenErrors[0]
+			if got := we.Error(); got != tt.want || strings.Contains(got, "4111") {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			if !strings.Contains(we.Detail(), "4111") && tt.when != `split(text, "x")[5] == "a"` {
+				t.Errorf("Detail() = %q, want expr's own message for explain", we.Detail())
+			}
+		})
 	}
 }

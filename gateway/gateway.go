@@ -41,6 +41,10 @@ type Config struct {
 	// Secrets verify X-Hub-Signature-256 (the app secret, then a previous one
 	// during rotation). Empty: signatures are not checked.
 	Secrets [][]byte
+	// TrustedProxies lists the proxies (IP addresses or CIDR ranges, see
+	// ParseTrustedProxies) whose X-Forwarded-For names the client in logs;
+	// empty: none, the connection's address is the client.
+	TrustedProxies []string
 	// VerifyToken answers the subscription handshake.
 	VerifyToken string
 	// AppID is the gateway's own Facebook app ID ("" when unknown).

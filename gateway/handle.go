@@ -269,7 +269,7 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 		dec = h.set.Evaluate(r.Input)
 	}
 	for _, we := range dec.WhenErrors {
-		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Err.Error())
+		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Error())
 	}
 	if len(dec.Fired) == 0 {
 		rep.Note = "no rule fired"

@@ -3,8 +3,11 @@ package gateway
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/threadgate/threadgate/messenger"
@@ -15,6 +18,11 @@ import (
 func (g *Gateway) Router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// The client address that logs show is the connection's, unless the
+	// request came through one of the trusted proxies: gin would otherwise
+	// believe any X-Forwarded-For. The addresses were checked by
+	// ParseTrustedProxies, so this cannot fail.
+	_ = r.SetTrustedProxies(g.cfg.TrustedProxies)
 	r.Use(gin.Recovery())
 	r.GET("/webhook", g.verifySubscription)
 	r.POST("/webhook", g.receiveWebhook)
@@ -117,4 +125,22 @@ func queued(k messenger.EventKind) bool {
 		return true
 	}
 	return false
+}
+
+// ParseTrustedProxies checks a comma-separated list of proxy addresses or
+// CIDR ranges (--trusted-proxies) and returns them for
+// Config.TrustedProxies. An empty list trusts no proxy.
+func ParseTrustedProxies(list string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return nil, fmt.Errorf("trusted proxies: %q is neither an IP address nor a CIDR range such as 10.0.0.0/8", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -87,11 +87,25 @@ type ReplyTo struct {
 	IsSelfReply bool   `json:"is_self_reply,omitempty"`
 }
 
-// InboundAttachment is one attachment of an inbound message. Payload is kept
-// as raw JSON because its shape depends on Type (image, sticker, fallback…).
+// InboundAttachment is one attachment of an inbound message. Of its payload,
+// whose shape depends on Type (image, sticker, fallback, location…), only
+// the few fields below are kept: a user can send a large payload, and a
+// queued event must stay small (the rest is skipped while decoding).
 type InboundAttachment struct {
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload,omitempty"`
+	Type    string            `json:"type"`
+	Payload AttachmentPayload `json:"payload,omitzero"`
+}
+
+// AttachmentPayload is what threadgate keeps of an inbound attachment's
+// payload.
+type AttachmentPayload struct {
+	// URL is the attachment's content (image, video, audio, file) or a
+	// fallback's link.
+	URL string `json:"url,omitempty"`
+	// Title is a fallback attachment's title.
+	Title string `json:"title,omitempty"`
+	// StickerID is set for stickers (the "like" thumb is 369239263222822).
+	StickerID ID `json:"sticker_id,omitempty"`
 }
 
 // Postback is sent when a person taps a postback button, Get Started or a

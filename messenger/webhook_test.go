@@ -74,7 +74,7 @@ func TestDecode(t *testing.T) {
 					t.Errorf("reply_to = %+v", m.ReplyTo)
 				}
 				if len(m.Attachments) != 2 || m.Attachments[0].Type != "image" ||
-					!bytes.Contains(m.Attachments[0].Payload, []byte("a.png")) || m.Attachments[1].Payload != nil {
+					m.Attachments[0].Payload.URL != "https://example.com/a.png" || m.Attachments[1].Payload != (AttachmentPayload{}) {
 					t.Errorf("attachments = %+v", m.Attachments)
 				}
 				pb := w.Entry[0].Messaging[1].Postback
@@ -444,5 +444,29 @@ func BenchmarkVerifyAndDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A user can send an attachment whose payload is nearly the whole 1 MiB
+// body: a decoded event keeps only what rules and actions read of it, so
+// that a queue of such events stays small.
+func TestDecodeKeepsNoLargeAttachmentPayload(t *testing.T) {
+	big := strings.Repeat("x", 900<<10)
+	body := `{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1,` +
+		`"message":{"mid":"m1","attachments":[{"type":"file","payload":{"url":"https://example.com/f","blob":"` + big + `","nested":{"more":["` + big + `"]}}}]}}]}]}`
+	w, err := Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := w.Entry[0].Messaging[0].Message.Attachments
+	if len(a) != 1 || a[0].Type != "file" || a[0].Payload.URL != "https://example.com/f" {
+		t.Fatalf("attachments = %+v", a)
+	}
+	kept, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) > 1024 {
+		t.Errorf("the decoded webhook keeps %d bytes of a %d-byte body, want under 1 KiB", len(kept), len(body))
 	}
 }

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -121,8 +120,7 @@ func (e *Emulator) send(appID, psid string, msg *messenger.Message) (string, <-c
 		for _, b := range a.Payload.Buttons {
 			it.Buttons = append(it.Buttons, Choice{Type: b.Type, Title: b.Title, Payload: b.Payload, URL: b.URL})
 		}
-		payload, _ := json.Marshal(a.Payload)
-		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type, Payload: payload}}
+		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type}}
 	}
 	if t.typing == appID {
 		t.typing = ""

@@ -1,0 +1,55 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/threadgate/threadgate/gateway"
+)
+
+// The log's remote is the connection's address: a client cannot put
+// another address there with X-Forwarded-For, unless the request came
+// through a proxy named in --trusted-proxies.
+func TestLogRemoteTrustsOnlyNamedProxies(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"no proxy trusted", nil, `"remote":"127.0.0.1"`},
+		{"loopback trusted", []string{"127.0.0.1"}, `"remote":"6.6.6.6"`},
+		{"another proxy trusted", []string{"10.0.0.0/8"}, `"remote":"127.0.0.1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, loadExampleRules(t), func(c *gateway.Config) { c.TrustedProxies = tt.trusted })
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/webhook", strings.NewReader(`{"object":"page","entry":[]}`))
+			req.Header.Set("X-Forwarded-For", "6.6.6.6")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("unsigned webhook: status %d, want 401", resp.StatusCode)
+			}
+			if logs := h.logs.String(); !strings.Contains(logs, tt.want) {
+				t.Errorf("logs do not contain %s:\n%s", tt.want, logs)
+			}
+		})
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := gateway.ParseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,,::1")
+	if err != nil || strings.Join(got, "|") != "10.0.0.0/8|192.168.1.7|::1" {
+		t.Errorf("ParseTrustedProxies = %q, %v", got, err)
+	}
+	if got, err := gateway.ParseTrustedProxies(""); err != nil || len(got) != 0 {
+		t.Errorf("empty list = %q, %v, want none", got, err)
+	}
+	if _, err := gateway.ParseTrustedProxies("10.0.0.0/8,proxy.local"); err == nil || !strings.Contains(err.Error(), `"proxy.local"`) {
+		t.Errorf("a host name: err = %v, want it named", err)
+	}
+}
