@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // The log's remote is the connection's address: a client cannot put
@@ -51,5 +52,33 @@ func TestParseTrustedProxies(t *testing.T) {
 	}
 	if _, err := gateway.ParseTrustedProxies("10.0.0.0/8,proxy.local"); err == nil || !strings.Contains(err.Error(), `"proxy.local"`) {
 		t.Errorf("a host name: err = %v, want it named", err)
+	}
+}
+
+// A `when` that fails on what the user wrote is logged with the rule, the
+// position and the kind of error: the user's text (here a card number)
+// never reaches the log.
+func TestFailingWhenLogsNoUserText(t *testing.T) {
+	f, err := rules.Parse("when.yaml", []byte(`version: 1
+rules:
+  - name: big-number
+    when: 'int(text) > 5'
+    do: [{reply: "big"}]
+  - name: echo
+    do: [{echo: "[bot] "}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, f.Set, nil)
+	const card = "4111 1111 1111 1111"
+	h.mustPost(envelope("messaging", textEvent("u1", card)))
+	waitFor(t, "the echo", func() bool { return len(h.graph.texts("u1")) == 1 })
+	logs := h.logs.String()
+	if !strings.Contains(logs, `rule \"big-number\": when: invalid operation at 1:1`) {
+		t.Errorf("the failing when is not logged with its rule and kind:\n%s", logs)
+	}
+	if strings.Contains(logs, "4111") {
+		t.Errorf("the user's text reached the logs:\n%s", logs)
 	}
 }
