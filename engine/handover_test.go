@@ -3,20 +3,19 @@ package engine
 import "testing"
 
 func TestHandoverDefaults(t *testing.T) {
-	h := &Handover{Dialect: DialectRouting, OnRequest: RequestGrant, Pages: map[string]Page{
+	h := Handover{Dialect: DialectRouting, OnRequest: RequestGrant, Pages: map[string]Page{
 		"1": {Name: "shop", ID: "1", Dialect: DialectLegacy},
 		"2": {Name: "blog", ID: "2"},
 	}}
 	tests := []struct {
 		name        string
-		h           *Handover
+		h           Handover
 		page        string
 		wantDialect Dialect
 		wantPolicy  RequestPolicy
 		wantName    string
 	}{
-		{"nil", nil, "1", DialectLegacy, RequestRules, ""},
-		{"zero", &Handover{}, "1", DialectLegacy, RequestRules, ""},
+		{"zero", Handover{}, "1", DialectLegacy, RequestRules, ""},
 		{"page's own dialect", h, "1", DialectLegacy, RequestGrant, "shop"},
 		{"file's dialect", h, "2", DialectRouting, RequestGrant, "blog"},
 		{"unnamed page", h, "3", DialectRouting, RequestGrant, ""},

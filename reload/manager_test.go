@@ -1,4 +1,4 @@
-package rules
+package reload
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // versionFile is a rules file whose one rule answers every message with
@@ -61,14 +62,14 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
 	clock := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	m := NewManager(path, ManagerOptions{Now: func() time.Time { return clock }})
+	m := NewManager(path, Options{Now: func() time.Time { return clock }})
 	if m.Current() != nil || m.Rules() != nil {
 		t.Fatal("rules in force before the first load")
 	}
 	var loaded []string
 	var failures int
-	m.Subscribe(func(f *File) { loaded = append(loaded, f.Hash) })
-	m.Subscribe(func(*File) { panic("a broken subscriber") })
+	m.Subscribe(func(f *rules.File) { loaded = append(loaded, f.Hash) })
+	m.Subscribe(func(*rules.File) { panic("a broken subscriber") })
 	m.SubscribeFailures(func(error) { failures++ })
 
 	if err := m.Reload(); err != nil {
@@ -83,7 +84,7 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	clock = clock.Add(time.Minute)
 	writeFile(t, path, brokenFile)
 	err := m.Reload()
-	var errs *Errors
+	var errs *rules.Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("Reload of a broken file = %v, want *Errors", err)
 	}
@@ -127,9 +128,9 @@ func TestManagerReportsOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
-	m := NewManager(path, ManagerOptions{})
+	m := NewManager(path, Options{})
 	var loads, failures int
-	m.Subscribe(func(*File) { loads++ })
+	m.Subscribe(func(*rules.File) { loads++ })
 	m.SubscribeFailures(func(error) { failures++ })
 	if err := m.Reload(); err != nil {
 		t.Fatal(err)
@@ -204,11 +205,11 @@ tests:
 			if tt.testFile != "" {
 				writeFile(t, filepath.Join(dir, "rules.test.yaml"), tt.testFile)
 			}
-			m := NewManager(path, ManagerOptions{})
+			m := NewManager(path, Options{})
 			err := m.Reload()
 			r := strings.NewReplacer(filepath.Join(dir, "rules.test.yaml"), "TESTS", path, "RULES", dir, "DIR")
 			var got []string
-			for _, l := range ErrorLines(err) {
+			for _, l := range rules.ErrorLines(err) {
 				got = append(got, r.Replace(l))
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
@@ -231,7 +232,7 @@ func TestManagerConcurrentReaders(t *testing.T) {
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v0"))
 	var version atomic.Int64
-	m := NewManager(path, ManagerOptions{ReadFile: func(p string) ([]byte, error) {
+	m := NewManager(path, Options{ReadFile: func(p string) ([]byte, error) {
 		if p != path {
 			return nil, fs.ErrNotExist
 		}
@@ -285,17 +286,5 @@ func TestParseWatchMode(t *testing.T) {
 	}
 	if _, err := ParseWatchMode("inotify"); err == nil {
 		t.Error("ParseWatchMode accepted inotify")
-	}
-}
-
-func TestTestFilePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"rules.yaml":              "rules.test.yaml",
-		"/etc/threadgate/bot.yml": "/etc/threadgate/bot.test.yml",
-		"rules":                   "rules.test.yaml",
-	} {
-		if got := TestFilePath(in); got != want {
-			t.Errorf("TestFilePath(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
