@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,5 +287,50 @@ func TestParseWatchMode(t *testing.T) {
 	}
 	if _, err := ParseWatchMode("inotify"); err == nil {
 		t.Error("ParseWatchMode accepted inotify")
+	}
+}
+
+// TestManagerSaysWhetherRulesStay checks the words of a rejected file: a
+// rejection before any rules are in force says so, and only one after a
+// successful load says that the rules in force stay.
+func TestManagerSaysWhetherRulesStay(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	var logs strings.Builder
+	m := NewManager(path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+
+	steps := []struct {
+		name    string
+		content string // "" removes the file
+		wantErr string // "" for a successful load
+		wantLog string
+	}{
+		{name: "missing at start", wantErr: "read rules file: open " + path + ": no such file or directory", wantLog: "no rules are in force yet"},
+		{name: "invalid at start", content: brokenFile, wantErr: path + ":4:13: ", wantLog: "no rules are in force yet"},
+		{name: "valid", content: versionFile("v1"), wantLog: "rules loaded"},
+		{name: "invalid later", content: brokenFile, wantErr: path + ":4:13: ", wantLog: "the rules in force stay"},
+		{name: "missing later", wantErr: "no such file or directory; the rules in force stay until it is back", wantLog: "the rules in force stay"},
+	}
+	for _, st := range steps {
+		logs.Reset()
+		if st.content == "" {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		} else {
+			writeFile(t, path, st.content)
+		}
+		err := m.Reload()
+		switch {
+		case st.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", st.name, err)
+		case st.wantErr != "" && (err == nil || !strings.Contains(err.Error(), st.wantErr)):
+			t.Errorf("%s: err = %v, want one with %q", st.name, err, st.wantErr)
+		case st.wantErr != "" && m.Current() == nil && strings.Contains(err.Error()+logs.String(), "in force stay"):
+			t.Errorf("%s: says the rules in force stay, but none are: %v\n%s", st.name, err, logs.String())
+		}
+		if !strings.Contains(logs.String(), st.wantLog) {
+			t.Errorf("%s: the log lacks %q:\n%s", st.name, st.wantLog, logs.String())
+		}
 	}
 }
