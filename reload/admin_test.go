@@ -235,12 +235,13 @@ func TestAdminLoopbackOnly(t *testing.T) {
 // file is replaced and reloaded in a loop (good versions and broken ones):
 // every request is answered 200, every event is handled, each event's two
 // replies come from one version of the file, and more than one version
-// answered. The posters keep posting until three versions have answered
-// (at most maxEvents events), so a gateway that kept the first rules it
-// saw, or a manager that never swapped, fails the test.
+// answered. The posters post at least minEvents events, and go on until
+// three versions have answered (at most maxEvents events), so a gateway
+// that kept the first rules it saw, or a manager that never swapped, fails
+// the test.
 func TestReloadUnderLoad(t *testing.T) {
 	a := newAdminServer(t, AdminOptions{})
-	const posters, maxEvents, wantVersions = 8, 4000, 3
+	const posters, minEvents, maxEvents, wantVersions = 8, 800, 4000, 3
 
 	// answered counts the versions that answered an event so far.
 	answered := func() int {
@@ -280,7 +281,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	for p := range posters {
 		posted.Go(func() {
 			for i := 0; ; i++ {
-				if i%10 == 0 && answered() >= wantVersions {
+				if i%10 == 0 && events.Load() >= minEvents && answered() >= wantVersions {
 					return
 				}
 				if events.Add(1) > maxEvents {
