@@ -1,11 +1,14 @@
 // Package rules reads a threadgate rules file (format version 1): it
-// parses the YAML, validates every key, compiles match
-// conditions, regexes, templates and `when` expressions, resolves handover
-// targets, and returns an immutable *engine.Set.
+// parses the YAML, validates every key, compiles match conditions, regexes,
+// templates and `when` expressions, resolves handover targets, and returns
+// a File with a typed field per top-level key and an immutable
+// *engine.Set. It also parses rule-test files, lints a parsed file (Lint)
+// and describes the format as a JSON Schema (Schema).
 //
 // Every mistake in the file is reported, not only the first, each as
-// `PATH:LINE:COL: message`. `serve`, `check`, `test` and `explain` all load
-// rules through this package, so they can never disagree.
+// `PATH:LINE:COL: message`. `serve`, `check`, `test` and `explain` all parse
+// rules through this package, so they can never disagree; package reload
+// reads a file with its tests and keeps the rules in force.
 package rules
 
 import (

@@ -190,3 +190,28 @@ func TestExamplesOutOfTheBox(t *testing.T) {
 		t.Errorf("check examples/*.yaml printed %d ok lines for %d rules files:\n%s", len(lines), rulesFiles, out.String())
 	}
 }
+
+// TestReadmeTestFileShips checks that the test file the README shows is the
+// one shipped beside the seed example, so that what the README says runs.
+func TestReadmeTestFileShips(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```yaml\nrules: rules.yaml\n")
+	block, _, ok2 := strings.Cut(block, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("the README shows no test file (a ```yaml block starting with rules: rules.yaml)")
+	}
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "examples", "rules.test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := strings.Cut(string(shipped), "rules: rules.yaml\n")
+	if body != block {
+		t.Errorf("examples/rules.test.yaml differs from the README's test file:\n--- shipped\n%s--- README\n%s", body, block)
+	}
+	if !bytes.Equal(shipped, examples.DefaultTests) {
+		t.Error("the embedded test file differs from examples/rules.test.yaml")
+	}
+}
