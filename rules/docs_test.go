@@ -140,7 +140,7 @@ func TestFormatReferenceExamples(t *testing.T) {
 				t.Fatalf("the example does not load:\n%v", err)
 			}
 			now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-			for _, r := range RunTests(f, nil, now) {
+			for _, r := range ruletest.Run(f.Set, f.Tests, now) {
 				if !r.Passed() {
 					t.Errorf("rule test of the example failed: %s", r.Summary())
 				}
@@ -600,8 +600,8 @@ func limitsTable() string {
 		{"`title` of a quick reply or a button", chars(actions.MaxTitleLen), "at load (titles are literal, not templates)"},
 		{"`payload` of a quick reply or a postback button", chars(actions.MaxPayloadLen), "at load (payloads are literal)"},
 		{"one `when` expression", thousands(engine.MaxExprNodes) + " nodes (operators, names, values)", "at load"},
-		{"`handover.pause_on_human`", "0 (off) or at most " + fmtDuration(MaxPauseOnHuman), "at load"},
-		{"`handover.return_after_idle`", fmt.Sprintf("0 (off), or at least %s and less than %s", fmtDuration(MinReturnAfterIdle), fmtDuration(MaxReturnAfterIdle)), "at load"},
+		{"`handover.pause_on_human`", pauseOnHumanRange.String(), "at load"},
+		{"`handover.return_after_idle`", returnAfterIdleRange.String(), "at load"},
 	}
 	var b strings.Builder
 	b.WriteString("| what | limit | checked |\n")

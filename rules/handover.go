@@ -13,39 +13,62 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// This file adds the handover settings to the format: the top-level keys
-// `pages` and `handover`, the rule key `paused`, and the load-time check of
-// which rules read the thread's owner. The `page` match key is in
+// This file decodes the handover settings of the format: the top-level
+// keys `pages` and `handover`, the rule key `paused`, and the load-time
+// check of which rules read the thread's owner. The `page` match key is in
 // match_page.go. docs/handover.md describes them for rules authors.
-
-func init() {
-	topKeys = append(topKeys,
-		topKey{
-			Name:   "pages",
-			Doc:    "Pages and Instagram accounts by name, for match: {page: NAME}: the value is the numeric ID, or a mapping with id and dialect. IDs only: tokens never go in the rules file.",
-			Schema: pagesSchema(),
-			Decode: decodePages,
-		},
-		topKey{
-			Name:   "handover",
-			Doc:    "How threadgate hands threads over and takes them back: pause_on_human, return_after_idle, on_request and dialect.",
-			Schema: handoverSchema(),
-			Decode: decodeHandover,
-		},
-	)
-}
 
 // Limits of the handover durations.
 const (
 	// MaxPauseOnHuman is the longest pause_on_human: the 7 days during which
 	// a person may answer with the HUMAN_AGENT tag.
 	MaxPauseOnHuman = 7 * 24 * time.Hour
-	// MinReturnAfterIdle and MaxReturnAfterIdle bound return_after_idle:
-	// the platform makes a thread idle by itself after 24 hours without a
-	// message, and the Page's default app answers next.
+	// MinReturnAfterIdle is the shortest return_after_idle.
 	MinReturnAfterIdle = time.Minute
+	// MaxReturnAfterIdle is the bound return_after_idle must stay under:
+	// after 24 hours without a message the platform makes the thread idle
+	// by itself, and the Page's default app (threadgate) answers next
+	// anyway.
 	MaxReturnAfterIdle = 24 * time.Hour
 )
+
+// durationRange is what a handover duration may be: 0 (off), or from min
+// up to max (max itself excluded when maxExcluded).
+type durationRange struct {
+	min, max    time.Duration
+	maxExcluded bool
+	// why says why the upper bound exists; "" when it goes without saying.
+	why string
+}
+
+// The ranges of the handover durations.
+var (
+	pauseOnHumanRange    = durationRange{max: MaxPauseOnHuman}
+	returnAfterIdleRange = durationRange{min: MinReturnAfterIdle, max: MaxReturnAfterIdle, maxExcluded: true,
+		why: "after 24h without a message the platform makes the thread idle by itself"}
+)
+
+// bounds describes the range without the 0: "at most 168h", "at least 1m
+// and less than 24h".
+func (r durationRange) bounds() string {
+	upper := "at most " + fmtDuration(r.max)
+	if r.maxExcluded {
+		upper = "less than " + fmtDuration(r.max)
+	}
+	if r.min <= 0 {
+		return upper
+	}
+	return "at least " + fmtDuration(r.min) + " and " + upper
+}
+
+// String describes the range, 0 included, as the limits table of
+// docs/format.md shows it.
+func (r durationRange) String() string {
+	if r.min <= 0 {
+		return "0 (off) or " + r.bounds()
+	}
+	return "0 (off), or " + r.bounds()
+}
 
 // handoverKeys are the keys of `handover`, in documentation order.
 var handoverKeys = []string{"pause_on_human", "return_after_idle", "on_request", "dialect"}
@@ -86,7 +109,7 @@ func handoverSchema() map[string]any {
 			"pause_on_human": withDoc(durationSchema,
 				"After a person writes to a user from the Page Inbox or another app, the bot's rules stay quiet for that user this long (e.g. 30m); rules with paused: any still fire. Default: no pause."),
 			"return_after_idle": withDoc(durationSchema,
-				"Take the thread back from another app when neither the user nor an agent wrote for this long (at least 1m and less than 24h, e.g. 2h), then run the rules with event: returned. Default: never."),
+				"Take the thread back from another app when neither the user nor an agent wrote for this long ("+returnAfterIdleRange.bounds()+", e.g. 2h), then run the rules with event: returned. Default: never."),
 			"on_request": map[string]any{
 				"description": "What to do when another app asks for the thread: rules (the rules with event: request_thread_control decide; the default), grant (pass it at once) or ignore.",
 				"enum":        policyNames(),
@@ -125,18 +148,20 @@ func pagesSchema() map[string]any {
 	}
 }
 
-// decodePages decodes `pages`: names to numeric IDs, or to {id, dialect}.
-// Its value is a map[string]engine.Page by name.
-func decodePages(n *yaml.Node, _ *File) (any, diag.List) {
+// pages decodes `pages`: names to numeric IDs, or to {id, dialect}, by
+// name.
+func (p *parser) pages(n *yaml.Node) map[string]engine.Page {
 	out := map[string]engine.Page{}
 	r := diag.Resolve(n)
 	if r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
-		return out, nil
+		return out
 	}
 	if r.Kind != yaml.MappingNode {
-		return out, diag.List{diag.At(r, "pages: expected a mapping of names to Page IDs such as shop: 111222333444555, got %s", diag.KindName(r))}
+		p.errs.Add(diag.At(r, "pages: expected a mapping of names to Page IDs such as shop: 111222333444555, got %s", diag.KindName(r)))
+		return out
 	}
 	fields, errs := diag.Fields(r, "pages", nil)
+	defer func() { p.errs.Add(errs...) }()
 	lineOf := map[string]int{}
 	for _, fl := range fields {
 		name := fl.Key.Value
@@ -180,7 +205,7 @@ func decodePages(n *yaml.Node, _ *File) (any, diag.List) {
 		page.ID = id
 		out[name] = page
 	}
-	return out, errs
+	return out
 }
 
 // pageID decodes a Page ID. The value is never quoted back in a message:
@@ -213,30 +238,29 @@ func decodeDialect(n *yaml.Node, what string) (engine.Dialect, *diag.Error) {
 	return "", diag.At(diag.Resolve(n), "%s: unknown dialect %q, expected legacy (the Handover Protocol's Graph edges) or routing (the Send API's thread_control)", what, s)
 }
 
-// decodeHandover decodes `handover`. Its value is an engine.Handover
-// without pages (finishHandover adds them).
-func decodeHandover(n *yaml.Node, _ *File) (any, diag.List) {
+// handover decodes `handover`: the settings without pages (Parse adds
+// them from `pages` once every key is decoded).
+func (p *parser) handover(n *yaml.Node) engine.Handover {
 	var h engine.Handover
 	r := diag.Resolve(n)
 	if r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
-		return h, nil
+		return h
 	}
 	if r.Kind != yaml.MappingNode {
-		return h, diag.List{diag.At(r, "handover: expected a mapping with %s, got %s", strings.Join(handoverKeys, ", "), diag.KindName(r))}
+		p.errs.Add(diag.At(r, "handover: expected a mapping with %s, got %s", strings.Join(handoverKeys, ", "), diag.KindName(r)))
+		return h
 	}
 	fields, errs := diag.Fields(r, "handover", handoverKeys)
+	defer func() { p.errs.Add(errs...) }()
 	for _, fl := range fields {
 		what := "handover." + fl.Key.Value
 		switch fl.Key.Value {
 		case "pause_on_human":
-			d, err := duration(fl.Value, what, 0, MaxPauseOnHuman)
+			d, err := duration(fl.Value, what, pauseOnHumanRange)
 			errs.Add(err)
 			h.PauseOnHuman = d
 		case "return_after_idle":
-			d, err := duration(fl.Value, what, MinReturnAfterIdle, MaxReturnAfterIdle)
-			if err == nil && d == MaxReturnAfterIdle {
-				err = diag.At(diag.Resolve(fl.Value), "%s: 24h is when the platform makes the thread idle by itself, expected less than 24h such as 2h", what)
-			}
+			d, err := duration(fl.Value, what, returnAfterIdleRange)
 			errs.Add(err)
 			h.ReturnAfterIdle = d
 		case "on_request":
@@ -260,12 +284,12 @@ func decodeHandover(n *yaml.Node, _ *File) (any, diag.List) {
 			h.Dialect = d
 		}
 	}
-	return h, errs
+	return h
 }
 
-// duration decodes a Go duration such as 30m or 2h: 0 (off) or within
-// [min, max].
-func duration(n *yaml.Node, what string, min, max time.Duration) (time.Duration, *diag.Error) {
+// duration decodes a Go duration such as 30m or 2h: 0 (off) or within the
+// range.
+func duration(n *yaml.Node, what string, r durationRange) (time.Duration, *diag.Error) {
 	v := diag.Resolve(n)
 	if v == nil || v.Kind != yaml.ScalarNode || v.Tag == "!!null" || v.Tag == "!!bool" {
 		return 0, diag.At(v, "%s: expected a duration such as 30m or 2h, got %s", what, diag.KindName(v))
@@ -284,10 +308,17 @@ func duration(n *yaml.Node, what string, min, max time.Duration) (time.Duration,
 		return 0, diag.At(v, "%s: the duration is negative, expected 0 (off) or a duration such as 30m", what)
 	case d == 0:
 		return 0, nil
-	case d < min:
-		return 0, diag.At(v, "%s: %s is too short, expected 0 (off) or at least %s", what, fmtDuration(d), fmtDuration(min))
-	case d > max:
-		return 0, diag.At(v, "%s: %s is too long, expected at most %s", what, fmtDuration(d), fmtDuration(max))
+	case d < r.min:
+		return 0, diag.At(v, "%s: %s is too short, expected 0 (off) or at least %s", what, fmtDuration(d), fmtDuration(r.min))
+	case d > r.max, r.maxExcluded && d == r.max:
+		upper := "at most " + fmtDuration(r.max)
+		if r.maxExcluded {
+			upper = "less than " + fmtDuration(r.max)
+		}
+		if r.why != "" {
+			upper += " (" + r.why + ")"
+		}
+		return 0, diag.At(v, "%s: %s is too long, expected %s", what, fmtDuration(d), upper)
 	}
 	return d, nil
 }
@@ -302,29 +333,6 @@ func fmtDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
-}
-
-// handoverOf returns the decoded handover and pages settings, for the
-// rule set.
-func handoverOf(f *File) engine.Handover {
-	h, _ := f.Extra["handover"].(engine.Handover)
-	pages, _ := f.Extra["pages"].(map[string]engine.Page)
-	if len(pages) > 0 {
-		h.Pages = make(map[string]engine.Page, len(pages))
-		for _, p := range pages {
-			h.Pages[p.ID] = p
-		}
-	}
-	return h
-}
-
-// filePages returns the pages decoded from the file, by name.
-func filePages(f *File) map[string]engine.Page {
-	if f == nil {
-		return nil
-	}
-	pages, _ := f.Extra["pages"].(map[string]engine.Page)
-	return pages
 }
 
 // pausedKey decodes a rule's `paused` key: `paused: any` lets the rule fire

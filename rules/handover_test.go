@@ -67,6 +67,49 @@ func TestHandoverSettings(t *testing.T) {
 	}
 }
 
+// TestDurationEdges checks both edges of each handover duration: the
+// message of a value just beyond a limit names the limit the value just
+// inside it respects, and the limits table of docs/format.md says the same.
+func TestDurationEdges(t *testing.T) {
+	tests := []struct {
+		key, value, err string
+	}{
+		{"pause_on_human", "1s", ""},
+		{"pause_on_human", "168h", ""},
+		{"pause_on_human", "168h0m1s", "168h0m1s is too long, expected at most 168h"},
+		{"return_after_idle", "59s", "59s is too short, expected 0 (off) or at least 1m"},
+		{"return_after_idle", "1m", ""},
+		{"return_after_idle", "23h59m59s", ""},
+		{"return_after_idle", "24h", "24h is too long, expected less than 24h (after 24h without a message the platform makes the thread idle by itself)"},
+		{"return_after_idle", "25h", "25h is too long, expected less than 24h (after 24h without a message the platform makes the thread idle by itself)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte("version: 1\nhandover: {"+tt.key+": "+tt.value+"}\nrules: [{name: a, do: [echo: x]}]\n"))
+			want := ""
+			if tt.err != "" {
+				want = "handover." + tt.key + ": " + tt.err
+			}
+			got := ""
+			if err != nil {
+				got = err.Error()
+				if i := strings.Index(got, "handover."); i >= 0 {
+					got = got[i:]
+				}
+			}
+			if got != want {
+				t.Errorf("err = %q, want %q", got, want)
+			}
+		})
+	}
+	if got := returnAfterIdleRange.String(); got != "0 (off), or at least 1m and less than 24h" {
+		t.Errorf("return_after_idle range = %q", got)
+	}
+	if got := pauseOnHumanRange.String(); got != "0 (off) or at most 168h" {
+		t.Errorf("pause_on_human range = %q", got)
+	}
+}
+
 func TestPagesAndDialects(t *testing.T) {
 	f, err := Parse("x.yaml", []byte(`version: 1
 pages:

@@ -29,8 +29,8 @@ func (w Warning) String() string {
 	return fmt.Sprintf("%s:%d:%d: warning: %s", w.Path, w.Line, w.Column, w.Msg)
 }
 
-// Lint parses the rules file held in data like Parse, and when it loads,
-// looks for likely mistakes that do not stop it from loading:
+// Lint looks for likely mistakes in a rules file that loaded, which do not
+// stop it from loading:
 //
 //   - a rule that can never fire, because an earlier rule without
 //     continue: true fires first for every event it matches (a catch-all
@@ -42,18 +42,16 @@ func (w Warning) String() string {
 //     that letter as a word ("i", "a");
 //   - an entry of apps that nothing in the file uses.
 //
-// Rules with a `when` are never taken to fire for sure: the expression may
-// be false. Warnings are sorted by position.
-func Lint(path string, data []byte) (*File, []Warning, error) {
-	f, err := Parse(path, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	p := &parser{src: newSource(data)}
-	root := diag.Resolve(p.document(data))
+// It reads the YAML that Parse decoded, so a file is parsed once. Rules
+// with a `when` are never taken to fire for sure: the expression may be
+// false. Warnings are sorted by position; a File that Parse did not return
+// has none.
+func Lint(f *File) []Warning {
+	root := f.root
 	if root == nil || root.Kind != yaml.MappingNode {
-		return f, nil, nil // cannot happen once Parse succeeded
+		return nil
 	}
+	path := f.Path
 	l := &linter{path: path, f: f}
 	var rulesNode, appsNode *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -65,7 +63,7 @@ func Lint(path string, data []byte) (*File, []Warning, error) {
 		}
 	}
 	if rulesNode == nil || len(rulesNode.Content) != len(f.Set.Rules()) {
-		return f, nil, nil // cannot happen once Parse succeeded
+		return nil // cannot happen once Parse succeeded
 	}
 	for i, r := range f.Set.Rules() {
 		l.rules = append(l.rules, newLintRule(r, diag.Resolve(rulesNode.Content[i])))
@@ -84,7 +82,7 @@ func Lint(path string, data []byte) (*File, []Warning, error) {
 		}
 		return a.Msg < b.Msg
 	})
-	return f, l.out, nil
+	return l.out
 }
 
 type linter struct {

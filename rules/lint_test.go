@@ -16,10 +16,11 @@ func TestLint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, warnings, err := Lint(path, data)
-			if err != nil || f == nil {
-				t.Fatalf("Lint: %v", err)
+			f, err := Parse(path, data)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
 			}
+			warnings := Lint(f)
 			var b strings.Builder
 			for _, w := range warnings {
 				b.WriteString(w.String() + "\n")
@@ -38,10 +39,11 @@ func TestLintExamples(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, warnings, err := Lint(path, data)
+		f, err := Parse(path, data)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
+		warnings := Lint(f)
 		for _, w := range warnings {
 			b.WriteString(w.String() + "\n")
 		}
@@ -49,9 +51,10 @@ func TestLintExamples(t *testing.T) {
 	golden(t, "testdata/lint/examples.golden", b.String())
 }
 
-func TestLintInvalidFile(t *testing.T) {
-	f, warnings, err := Lint("bad.yaml", []byte("version: 1\nrules: []\n"))
-	if err == nil || f != nil || warnings != nil {
-		t.Fatalf("Lint of an invalid file = %v, %v, %v; want only the error", f, warnings, err)
+// TestLintWithoutParse checks that a File that Parse did not return has
+// no warnings instead of a panic.
+func TestLintWithoutParse(t *testing.T) {
+	if w := Lint(&File{Path: "x.yaml"}); w != nil {
+		t.Fatalf("Lint of an empty File = %v, want none", w)
 	}
 }

@@ -1,11 +1,14 @@
 // Package rules reads a threadgate rules file (format version 1): it
-// parses the YAML, validates every key, compiles match
-// conditions, regexes, templates and `when` expressions, resolves handover
-// targets, and returns an immutable *engine.Set.
+// parses the YAML, validates every key, compiles match conditions, regexes,
+// templates and `when` expressions, resolves handover targets, and returns
+// a File with a typed field per top-level key and an immutable
+// *engine.Set. It also parses rule-test files, lints a parsed file (Lint)
+// and describes the format as a JSON Schema (Schema).
 //
 // Every mistake in the file is reported, not only the first, each as
-// `PATH:LINE:COL: message`. `serve`, `check`, `test` and `explain` all load
-// rules through this package, so they can never disagree.
+// `PATH:LINE:COL: message`. `serve`, `check`, `test` and `explain` all parse
+// rules through this package, so they can never disagree; package reload
+// reads a file with its tests and keeps the rules in force.
 package rules
 
 import (
@@ -26,13 +29,15 @@ import (
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/diag"
+	"github.com/threadgate/threadgate/rules/ruletest"
 	"gopkg.in/yaml.v3"
 )
 
 // Version is the only rules-file version this package reads.
 const Version = 1
 
-// File is a rules file that loaded without mistakes.
+// File is a rules file that loaded without mistakes. Each top-level key of
+// the file has a typed field (see topKeys).
 type File struct {
 	// Path is the file's path as given to Load or Parse.
 	Path string
@@ -40,17 +45,25 @@ type File struct {
 	Hash string
 	// Set is the compiled rule set.
 	Set *engine.Set
-	// Apps maps handover target names to app IDs (decimal strings).
+	// Apps maps handover target names to app IDs (decimal strings): the
+	// `apps` key.
 	Apps map[string]string
-	// Vars holds the file's free values (string, int, float64 or bool).
+	// Vars holds the file's free values (string, int, float64 or bool): the
+	// `vars` key.
 	Vars map[string]any
+	// Pages holds the `pages` key: the named Pages and Instagram accounts,
+	// by name.
+	Pages map[string]engine.Page
+	// Handover holds the `handover` settings, with Pages by ID: the
+	// settings Set.Handover returns.
+	Handover engine.Handover
+	// Tests holds the cases of the `tests` key, in file order.
+	Tests []*ruletest.Case
 	// RuleCount is the number of rules in the file.
 	RuleCount int
-	// Extra holds the decoded values of top-level keys that later versions
-	// of the format add (see topKeys), by key: "pages" holds a
-	// map[string]engine.Page by name and "handover" an engine.Handover
-	// (both also carried into Set.Handover).
-	Extra map[string]any
+
+	// root is the file's root mapping, which Lint reads.
+	root *yaml.Node
 }
 
 // Errors is the error of a rules file that did not load: every mistake
@@ -90,45 +103,12 @@ func Load(path string) (*File, error) {
 	return Parse(path, data)
 }
 
-// topKey is a top-level key of the rules file beyond version, apps, vars
-// and rules. A later issue adds one by appending to topKeys from its own
-// file; its value is decoded after apps and vars and before the rules, and
-// stored in File.Extra under the key.
-type topKey struct {
-	// Name is the key.
-	Name string
-	// Doc is one sentence for the docs and the JSON Schema.
-	Doc string
-	// Schema is the JSON Schema (draft-07) of the key's value.
-	Schema map[string]any
-	// Decode decodes the value; f has Apps and Vars filled in.
-	Decode func(value *yaml.Node, f *File) (any, diag.List)
-	// Finish, if set, is called once the file loaded without mistakes and
-	// f.Set is built, whether or not the key is present, to carry the
-	// decoded values into the rule set.
-	Finish func(f *File)
-}
-
-// topKeys lists the extra top-level keys, in documentation order.
-var topKeys []topKey
-
-// baseKeys are the top-level keys of version 1.
-var baseKeys = []string{"version", "apps", "vars", "rules"}
-
-func topLevelKeys() []string {
-	keys := append([]string(nil), baseKeys...)
-	for _, k := range topKeys {
-		keys = append(keys, k.Name)
-	}
-	return keys
-}
-
 // Parse parses and validates a rules file held in data; path is used in
 // messages and in the result. On mistakes it returns *Errors holding all of
 // them.
 func Parse(path string, data []byte) (*File, error) {
 	sum := sha256.Sum256(data)
-	f := &File{Path: path, Hash: hex.EncodeToString(sum[:]), Extra: map[string]any{}}
+	f := &File{Path: path, Hash: hex.EncodeToString(sum[:])}
 	p := &parser{src: newSource(data)}
 	root := p.document(data)
 	if root != nil {
@@ -145,6 +125,8 @@ func Parse(path string, data []byte) (*File, error) {
 type parser struct {
 	src  *source
 	errs diag.List
+	// compiled holds the rules of the file, once decoded.
+	compiled []*engine.Rule
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -168,14 +150,14 @@ func (p *parser) document(data []byte) (root *yaml.Node) {
 		return nil
 	}
 	if err != nil {
-		p.errs.Add(yamlError(err))
+		p.errs.Add(yamlError(err, data))
 		return nil
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		p.errs.Add(yamlError(err))
+		p.errs.Add(yamlError(err, data))
 		return nil
 	default:
 		at := &next
@@ -198,9 +180,10 @@ func (p *parser) document(data []byte) (root *yaml.Node) {
 	return root
 }
 
-// yamlError turns a yaml.v3 syntax error into a positioned error. yaml.v3
-// says "yaml: line N: problem"; without a line, the error is put at 1:1.
-func yamlError(err error) *diag.Error {
+// yamlError turns a yaml.v3 syntax error in data into a positioned error.
+// yaml.v3 says "yaml: line N: problem"; without a line, the error is put at
+// 1:1.
+func yamlError(err error, data []byte) *diag.Error {
 	msg := err.Error()
 	line := 1
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -211,7 +194,32 @@ func yamlError(err error) *diag.Error {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	if e := tabError(msg, line, data); e != nil {
+		return e
+	}
 	return &diag.Error{Line: line, Column: 1, Msg: fmt.Sprintf("the file is not valid YAML: %s", msg)}
+}
+
+// tabError recognizes yaml.v3's errors about a tab in the indentation and
+// points at the tab itself. yaml.v3 reports "found a tab character that
+// violates indentation" on the line before the tab's, and a tab before a
+// key or list item as "found character that cannot start any token".
+func tabError(msg string, line int, data []byte) *diag.Error {
+	if !strings.Contains(msg, "tab character") && !strings.Contains(msg, "cannot start any token") {
+		return nil
+	}
+	src := newSource(data)
+	for _, n := range []int{line, line + 1} {
+		l, ok := src.line(n)
+		if !ok {
+			continue
+		}
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			return &diag.Error{Line: n, Column: col + 1, Msg: "the file is not valid YAML: a tab in the indentation; indent with spaces (YAML does not allow tabs there)"}
+		}
+	}
+	return nil
 }
 
 // tooManyNodes reports whether the tree, with every alias expanded, holds
@@ -239,55 +247,29 @@ func tooManyNodes(root *yaml.Node, limit int) bool {
 	return false
 }
 
-// file decodes the root mapping into f.
+// file decodes the root mapping into f and, when the file has no
+// mistakes, builds its rule set.
 func (p *parser) file(root *yaml.Node, f *File) {
 	root = diag.Resolve(root)
 	if root.Kind != yaml.MappingNode {
 		p.errs.Add(diag.At(root, "the file must be a mapping with version: 1 and rules, got %s", diag.KindName(root)))
 		return
 	}
-	fields, errs := diag.Fields(root, "top level", topLevelKeys())
-	p.errs.Add(errs...)
-	byKey := map[string]diag.Field{}
-	for _, fl := range fields {
-		byKey[fl.Key.Value] = fl
-	}
-
-	if v, ok := byKey["version"]; ok {
-		p.version(v.Value)
-	} else {
-		p.errs.Add(diag.At(root, "version: missing, expected version: 1 at the top of the file"))
-	}
 	f.Apps = map[string]string{}
-	if v, ok := byKey["apps"]; ok {
-		f.Apps = p.apps(v.Value)
-	}
 	f.Vars = map[string]any{}
-	if v, ok := byKey["vars"]; ok {
-		f.Vars = p.vars(v.Value)
+	p.decodeTop(root, f)
+	if len(p.errs) > 0 {
+		return
 	}
-	for _, k := range topKeys {
-		if v, ok := byKey[k.Name]; ok {
-			val, errs := k.Decode(v.Value, f)
-			p.errs.Add(errs...)
-			f.Extra[k.Name] = val
+	if len(f.Pages) > 0 {
+		f.Handover.Pages = make(map[string]engine.Page, len(f.Pages))
+		for _, pg := range f.Pages {
+			f.Handover.Pages[pg.ID] = pg
 		}
 	}
-	var list []*engine.Rule
-	if v, ok := byKey["rules"]; ok {
-		list = p.rules(v.Value, f)
-	} else {
-		p.errs.Add(diag.At(root, "rules: missing, expected a list of rules, each with a name and do"))
-	}
-	if len(p.errs) == 0 {
-		f.RuleCount = len(list)
-		f.Set = engine.NewSet(list, f.Apps, f.Vars, handoverOf(f))
-		for _, k := range topKeys {
-			if k.Finish != nil {
-				k.Finish(f)
-			}
-		}
-	}
+	f.RuleCount = len(p.compiled)
+	f.Set = engine.NewSet(p.compiled, f.Apps, f.Vars, f.Handover)
+	f.root = root
 }
 
 func (p *parser) version(n *yaml.Node) {

@@ -9,13 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/threadgate/threadgate/engine"
-	"github.com/threadgate/threadgate/rules/diag"
-	"gopkg.in/yaml.v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -40,9 +40,15 @@ func golden(t *testing.T, path, got string) {
 
 func yamlFiles(t testing.TB, dir string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	all, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, ".test.yaml") { // rule-test files, not rules files
+			files = append(files, f)
+		}
 	}
 	if len(files) == 0 {
 		t.Fatalf("no .yaml files in %s", dir)
@@ -247,37 +253,66 @@ func TestErrorsFormat(t *testing.T) {
 	}
 }
 
-// TestExtraTopLevelKey exercises the hook through which a later version of
-// the format adds a top-level key.
-func TestExtraTopLevelKey(t *testing.T) {
-	saved := topKeys
-	defer func() { topKeys = saved }()
-	topKeys = append(topKeys, topKey{
-		Name:   "greeting",
-		Doc:    "A test key.",
-		Schema: map[string]any{"type": "string"},
-		Decode: func(value *yaml.Node, f *File) (any, diag.List) {
-			s, err := diag.String(value, "greeting")
-			if err != nil {
-				return nil, diag.List{err}
-			}
-			return s + " from " + f.Vars["brand"].(string), nil
-		},
-	})
-	f, err := Parse("x.yaml", []byte("version: 1\nvars: {brand: Acme}\ngreeting: hello\nrules: [{name: a, do: [echo: x]}]\n"))
+// TestTopKeys checks that the table of top-level keys drives the loader,
+// the JSON Schema and the messages: each key decodes into its typed field,
+// each is a property of the schema with its description, the required
+// ones are required, and an unknown key lists them in the table's order.
+func TestTopKeys(t *testing.T) {
+	src := `version: 1
+apps: {zendesk: 200646160103180}
+vars: {brand: Acme}
+pages: {shop: 111222333444555}
+handover: {pause_on_human: 30m, return_after_idle: 2h, on_request: grant, dialect: routing}
+tests:
+  - name: hi
+    message: hi
+    expect: {rule: a}
+rules:
+  - name: a
+    match: {page: shop}
+    do: [echo: x]
+`
+	f, err := Parse("x.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Extra["greeting"] != "hello from Acme" {
-		t.Errorf("Extra = %v", f.Extra)
+	shop := engine.Page{Name: "shop", ID: "111222333444555"}
+	wantHandover := engine.Handover{PauseOnHuman: 30 * time.Minute, ReturnAfterIdle: 2 * time.Hour, OnRequest: engine.RequestGrant,
+		Dialect: engine.DialectRouting, Pages: map[string]engine.Page{shop.ID: shop}}
+	switch {
+	case f.Apps["zendesk"] != "200646160103180", f.Vars["brand"] != "Acme":
+		t.Errorf("apps, vars = %v, %v", f.Apps, f.Vars)
+	case !reflect.DeepEqual(f.Pages, map[string]engine.Page{"shop": shop}):
+		t.Errorf("pages = %v", f.Pages)
+	case !reflect.DeepEqual(f.Handover, wantHandover), !reflect.DeepEqual(f.Set.Handover(), wantHandover):
+		t.Errorf("handover = %+v, set's %+v, want %+v", f.Handover, f.Set.Handover(), wantHandover)
+	case len(f.Tests) != 1 || f.Tests[0].Name != "hi":
+		t.Errorf("tests = %v", f.Tests)
+	case f.RuleCount != 1 || f.Set.Rule("a") == nil:
+		t.Errorf("rules = %d", f.RuleCount)
 	}
-	_, err = Parse("x.yaml", []byte("version: 1\nvars: {brand: Acme}\ngreeting: [x]\ngreetings: 1\nrules: [{name: a, do: [echo: x]}]\n"))
-	want := "x.yaml:3:11: greeting: expected a string, got a list\n" +
-		`x.yaml:4:1: top level: unknown key "greetings", expected one of: ` + strings.Join(topLevelKeys(), ", ")
+
+	schema := Schema()
+	props := schema["properties"].(map[string]any)
+	var required []any
+	for _, k := range topKeys {
+		p, ok := props[k.Name].(map[string]any)
+		if !ok || p["description"] != k.Doc {
+			t.Errorf("schema of %s = %v, want the description %q", k.Name, props[k.Name], k.Doc)
+		}
+		if k.Missing != "" {
+			required = append(required, k.Name)
+		}
+	}
+	if len(props) != len(topKeys) || !reflect.DeepEqual(schema["required"], required) {
+		t.Errorf("schema properties %d, required %v; want %d and %v", len(props), schema["required"], len(topKeys), required)
+	}
+
+	_, err = Parse("x.yaml", []byte("greeting: hi\n"))
+	want := "x.yaml:1:1: rules: missing, expected a list of rules, each with a name and do\n" +
+		"x.yaml:1:1: top level: unknown key \"greeting\", expected one of: version, apps, vars, pages, handover, tests, rules\n" +
+		"x.yaml:1:1: version: missing, expected version: 1 at the top of the file"
 	if err == nil || err.Error() != want {
 		t.Errorf("err =\n%v\nwant\n%s", err, want)
-	}
-	if _, ok := Schema()["properties"].(map[string]any)["greeting"]; !ok {
-		t.Errorf("the schema lacks the extra key")
 	}
 }

@@ -33,7 +33,10 @@ var _ engine.Condition = (*pageCondition)(nil)
 // file's pages.
 func compilePage(value *yaml.Node, c *matchContext) (engine.Condition, diag.List) {
 	items, errs := diag.Strings(value, c.what)
-	pages := filePages(c.file)
+	var pages map[string]engine.Page
+	if c.file != nil {
+		pages = c.file.Pages
+	}
 	cond := &pageCondition{}
 	var ids []string
 	for _, it := range items {

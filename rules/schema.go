@@ -12,7 +12,7 @@ const SchemaID = "https://github.com/threadgate/threadgate/rules/schema.json"
 
 // Schema returns the JSON Schema (draft-07) of a version 1 rules file,
 // built from the same tables as the loader: the match kinds, the action
-// kinds and the extra top-level keys. Editors use it for completion and
+// kinds and the top-level keys. Editors use it for completion and
 // inline errors; the loader stays the authority (it also checks what a
 // schema cannot, such as regexes, templates and app names).
 func Schema() map[string]any {
@@ -24,41 +24,20 @@ func Schema() map[string]any {
 	for _, spec := range actions.Specs() {
 		acts[spec.Name] = withDoc(spec.Schema, spec.Doc)
 	}
-	props := map[string]any{
-		"version": map[string]any{
-			"description": "The version of the rules format: 1.",
-			"const":       Version,
-		},
-		"apps": map[string]any{
-			"description": "Apps that a conversation can be handed to, by name: the name is used in rules, the value is the app's numeric ID.",
-			"type":        []any{"object", "null"},
-			"additionalProperties": map[string]any{"oneOf": []any{
-				map[string]any{"type": "integer", "minimum": 0},
-				map[string]any{"type": "string", "pattern": "^[0-9]+$"},
-			}},
-		},
-		"vars": map[string]any{
-			"description":          "Free values for templates (.Vars.NAME) and when expressions (vars.NAME).",
-			"type":                 []any{"object", "null"},
-			"propertyNames":        map[string]any{"pattern": identifier.String()},
-			"additionalProperties": map[string]any{"type": []any{"string", "number", "boolean"}},
-		},
-		"rules": map[string]any{
-			"description": "The rules, tried in order: the first that matches fires.",
-			"type":        "array",
-			"minItems":    1,
-			"items":       map[string]any{"$ref": "#/definitions/rule"},
-		},
-	}
+	props := map[string]any{}
+	var required []any
 	for _, k := range topKeys {
-		props[k.Name] = withDoc(k.Schema, k.Doc)
+		props[k.Name] = withDoc(k.Schema(), k.Doc)
+		if k.Missing != "" {
+			required = append(required, k.Name)
+		}
 	}
 	return map[string]any{
 		"$schema":              "http://json-schema.org/draft-07/schema#",
 		"$id":                  SchemaID,
 		"title":                "threadgate rules file, version 1",
 		"type":                 "object",
-		"required":             []any{"version", "rules"},
+		"required":             required,
 		"additionalProperties": false,
 		"properties":           props,
 		"definitions": map[string]any{
@@ -105,6 +84,35 @@ func Schema() map[string]any {
 				"properties":           acts,
 			},
 		},
+	}
+}
+
+// appsSchema is the schema of `apps`.
+func appsSchema() map[string]any {
+	return map[string]any{
+		"type": []any{"object", "null"},
+		"additionalProperties": map[string]any{"oneOf": []any{
+			map[string]any{"type": "integer", "minimum": 0},
+			map[string]any{"type": "string", "pattern": "^[0-9]+$"},
+		}},
+	}
+}
+
+// varsSchema is the schema of `vars`.
+func varsSchema() map[string]any {
+	return map[string]any{
+		"type":                 []any{"object", "null"},
+		"propertyNames":        map[string]any{"pattern": identifier.String()},
+		"additionalProperties": map[string]any{"type": []any{"string", "number", "boolean"}},
+	}
+}
+
+// rulesSchema is the schema of `rules`.
+func rulesSchema() map[string]any {
+	return map[string]any{
+		"type":     "array",
+		"minItems": 1,
+		"items":    map[string]any{"$ref": "#/definitions/rule"},
 	}
 }
 

@@ -87,7 +87,9 @@ func (s *source) at(n *yaml.Node, line, col int, format string, args ...any) *di
 		if rest == "" {
 			return e
 		}
-		r, size := utf8.DecodeRuneInString(rest)
+		// width is the number of source characters that write this
+		// character of the value: 2 for '' and \n, 4 to 10 for \x, \u, \U.
+		r, _ := utf8.DecodeRuneInString(rest)
 		width := 1
 		switch {
 		case n.Style&yaml.SingleQuotedStyle != 0 && r == '\'':
@@ -105,7 +107,7 @@ func (s *source) at(n *yaml.Node, line, col int, format string, args ...any) *di
 			}
 		}
 		for w := 0; w < width && rest != ""; w++ {
-			_, size = utf8.DecodeRuneInString(rest)
+			_, size := utf8.DecodeRuneInString(rest)
 			rest = rest[size:]
 		}
 		column += width

@@ -2,38 +2,14 @@ package rules
 
 import (
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/rules/diag"
 	"github.com/threadgate/threadgate/rules/ruletest"
 	"gopkg.in/yaml.v3"
 )
-
-// The `tests:` key of a rules file holds rule tests that must pass before
-// the file is accepted, by `check`, at start and at every reload.
-func init() {
-	topKeys = append(topKeys, topKey{
-		Name:   "tests",
-		Doc:    "Rule tests that must pass before this file is accepted (at start, at every reload and by threadgate check): each case gives an event and the rule or actions that must follow.",
-		Schema: map[string]any{"type": "array", "minItems": 1, "items": caseSchema()},
-		Decode: func(value *yaml.Node, _ *File) (any, diag.List) {
-			return ruletest.DecodeCases(value, "tests")
-		},
-	})
-}
-
-// Tests returns the cases under the file's `tests:` key (none when it has
-// no such key).
-func (f *File) Tests() []*ruletest.Case {
-	cases, _ := f.Extra["tests"].([]*ruletest.Case)
-	return cases
-}
 
 // TestFile is a rule-test file: the rules file it tests and its cases.
 type TestFile struct {
@@ -63,15 +39,6 @@ func ParseTestFile(path string, data []byte) (*TestFile, error) {
 		return nil, &Errors{Path: path, List: p.errs}
 	}
 	return tf, nil
-}
-
-// LoadTestFile reads and parses the rule-test file at path.
-func LoadTestFile(path string) (*TestFile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read test file: %w", err)
-	}
-	return ParseTestFile(path, data)
 }
 
 func (p *parser) testFile(root *yaml.Node, tf *TestFile) {
@@ -118,124 +85,6 @@ func TestFilePath(rulesPath string) string {
 		return strings.TrimSuffix(rulesPath, ext) + ".test" + ext
 	}
 	return rulesPath + ".test.yaml"
-}
-
-// TestResult is the result of one case with the path of its file.
-type TestResult struct {
-	// Path is the file that holds the case.
-	Path string
-	ruletest.Result
-}
-
-// Line describes a failed case as `PATH:LINE:COL: case "NAME": what
-// differed`.
-func (r *TestResult) Line() string {
-	return fmt.Sprintf("%s:%d:%d: %s", r.Path, r.Case.Line, r.Case.Column, r.Summary())
-}
-
-// RunTests runs the file's own cases (its `tests:` key) and then those of
-// the test file tf, if not nil, against the file's rules; now is the clock
-// of the cases that give no `at`.
-func RunTests(f *File, tf *TestFile, now time.Time) []TestResult {
-	var out []TestResult
-	for _, r := range ruletest.Run(f.Set, f.Tests(), now) {
-		out = append(out, TestResult{Path: f.Path, Result: r})
-	}
-	if tf != nil {
-		for _, r := range ruletest.Run(f.Set, tf.Cases, now) {
-			out = append(out, TestResult{Path: tf.Path, Result: r})
-		}
-	}
-	return out
-}
-
-// testFailures turns failed cases into *Errors, one per file, joined; nil
-// when every case passed.
-func testFailures(results []TestResult) error {
-	byPath := map[string]*Errors{}
-	var order []string
-	for i := range results {
-		r := &results[i]
-		if r.Passed() {
-			continue
-		}
-		e := byPath[r.Path]
-		if e == nil {
-			e = &Errors{Path: r.Path}
-			byPath[r.Path] = e
-			order = append(order, r.Path)
-		}
-		e.List.Add(&diag.Error{Line: r.Case.Line, Column: r.Case.Column, Msg: "rule test failed: " + r.Summary()})
-	}
-	var errs []error
-	for _, p := range order {
-		errs = append(errs, byPath[p])
-	}
-	return errors.Join(errs...)
-}
-
-// Checked is a rules file that loaded and whose rule tests all passed.
-type Checked struct {
-	// File is the rules file.
-	File *File
-	// TestFile is the test file beside it, nil when there is none.
-	TestFile *TestFile
-	// Tests is the number of cases that ran (and passed).
-	Tests int
-}
-
-// check parses a rules file and the test file beside it (testData nil when
-// there is none) and runs every rule test. It fails like an invalid file
-// when the test file has mistakes or a case fails.
-func check(path string, data []byte, testPath string, testData []byte, now time.Time) (*Checked, error) {
-	f, err := Parse(path, data)
-	var tf *TestFile
-	var tErr error
-	if testData != nil {
-		tf, tErr = ParseTestFile(testPath, testData)
-		if tErr == nil && tf.RulesPath != "" && !samePath(tf.RulesPath, path) {
-			tErr = &Errors{Path: testPath, List: diag.List{{Line: 1, Column: 1, Msg: fmt.Sprintf(
-				"rules: names %s, but this file sits beside %s and tests it; remove rules: or name %s", tf.RulesPath, path, filepath.Base(path))}}}
-		}
-	}
-	if err != nil || tErr != nil {
-		return nil, errors.Join(err, tErr)
-	}
-	results := RunTests(f, tf, now)
-	if err := testFailures(results); err != nil {
-		return nil, err
-	}
-	return &Checked{File: f, TestFile: tf, Tests: len(results)}, nil
-}
-
-// samePath reports whether two paths name the same file.
-func samePath(a, b string) bool {
-	if filepath.Clean(a) == filepath.Clean(b) {
-		return true
-	}
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(sa, sb)
-}
-
-// LoadChecked reads the rules file at path and the test file beside it
-// (TestFilePath), if there is one, and returns the file only when it is
-// valid and every rule test passes, the way serve accepts a file. Cases
-// without `at` run at now.
-func LoadChecked(path string, now time.Time) (*Checked, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read rules file: %w", err)
-	}
-	testPath := TestFilePath(path)
-	testData, err := os.ReadFile(testPath)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read test file: %w", err)
-		}
-		testData = nil
-	}
-	return check(path, data, testPath, testData, now)
 }
 
 // ErrorLines returns the lines of an error from this package: every

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/threadgate/threadgate/rules"
+	"github.com/threadgate/threadgate/reload"
 )
 
 // defaultGraphURL is the Graph API base with the pinned version.
@@ -38,7 +38,7 @@ type serveConfig struct {
 	QueueSize         int
 	Workers           int
 	// Watch is how a change of the rules file is noticed: fs, poll or off.
-	Watch rules.WatchMode
+	Watch reload.WatchMode
 	// WatchInterval is the content-hash poll's interval (0: the default
 	// of the watch mode).
 	WatchInterval time.Duration
@@ -59,7 +59,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	rulesDefault := getenv("THREADGATE_RULES")
 	c.RulesExplicit = rulesDefault != ""
 	if rulesDefault == "" {
-		rulesDefault = "rules.yaml"
+		rulesDefault = defaultRulesPath
 	}
 	addrDefault := getenv("THREADGATE_ADDR")
 	if addrDefault == "" {
@@ -79,7 +79,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
 	watchDefault := getenv("THREADGATE_WATCH")
 	if watchDefault == "" {
-		watchDefault = string(rules.WatchFS)
+		watchDefault = string(reload.WatchFS)
 	}
 	watch := fs.String("watch", watchDefault, "how to notice that the rules file changed: fs (watch its directory), poll (read it every --watch-interval; for mounts that send no file events), off (only SIGHUP and POST /-/reload) (env THREADGATE_WATCH)")
 	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
@@ -105,7 +105,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	w, err := rules.ParseWatchMode(*watch)
+	w, err := reload.ParseWatchMode(*watch)
 	if err != nil {
 		return nil, fmt.Errorf("--watch: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
@@ -20,11 +21,12 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	rulesDefault := os.Getenv("THREADGATE_RULES")
+	explicit := rulesDefault != ""
 	if rulesDefault == "" {
-		rulesDefault = "rules.yaml"
+		rulesDefault = defaultRulesPath
 	}
 	var in ruletest.Input
-	rulesPath := fset.String("rules", rulesDefault, "rules file (env THREADGATE_RULES)")
+	rulesPath := fset.String("rules", rulesDefault, "rules file (env THREADGATE_RULES); without it and without rules.yaml here, the embedded example rules that serve runs in sandbox mode")
 	fset.StringVar(&in.Postback, "postback", "", "explain a postback with this payload (a button the user tapped)")
 	fset.StringVar(&in.QuickReply, "quick-reply", "", "the message carries the quick reply with this payload")
 	attachment := fset.String("attachment", "", "the message carries attachments of these types, comma-separated (image, video, audio, file, location, fallback, sticker)")
@@ -90,7 +92,19 @@ flags:`)
 		fset.Usage()
 		return exitUsage
 	}
-	f, err := rules.Load(*rulesPath)
+	fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rules" })
+	// The same rules serve would run here: in sandbox mode, with no rules
+	// file given and no rules.yaml, the embedded example.
+	src := pickRules(*rulesPath, explicit, sandboxEnv(os.Getenv))
+	if src.Embedded {
+		fmt.Fprintf(stderr, "threadgate explain: no %s here: explaining the embedded example rules, which serve runs in sandbox mode (give --rules PATH for others)\n", defaultRulesPath)
+	}
+	files, err := reload.Read(src.Path, src.Read)
+	if err != nil {
+		printRulesError(stderr, err)
+		return exitFailed
+	}
+	f, err := rules.Parse(files.Path, files.Data)
 	if err != nil {
 		printRulesError(stderr, err)
 		return exitFailed

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/threadgate/threadgate/examples"
 	"github.com/threadgate/threadgate/metrics"
+	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/sandbox"
 )
@@ -20,34 +18,26 @@ import (
 // newRulesManager returns the manager of the rules in force with its first
 // rules loaded (and their tests passed). In sandbox mode, with no file
 // given and no rules.yaml present, it serves the embedded seed rules, which
-// never change.
-func newRulesManager(cfg *serveConfig, log *slog.Logger) (*rules.Manager, error) {
-	opts := rules.ManagerOptions{
+// never change (see pickRules).
+func newRulesManager(cfg *serveConfig, log *slog.Logger) (*reload.Manager, error) {
+	src := pickRules(cfg.RulesPath, cfg.RulesExplicit, cfg.Sandbox())
+	opts := reload.Options{
 		Logger:       log.With("component", "rules"),
 		Watch:        cfg.Watch,
 		PollInterval: cfg.WatchInterval,
+		ReadFile:     src.Read,
 	}
-	if cfg.Sandbox() && !cfg.RulesExplicit {
-		if _, err := os.Stat(cfg.RulesPath); errors.Is(err, fs.ErrNotExist) {
-			log.Info("no rules.yaml here: sandbox mode runs the embedded example rules", "rules", examples.DefaultRulesName)
-			opts.Watch = rules.WatchOff
-			opts.ReadFile = func(path string) ([]byte, error) {
-				if path == examples.DefaultRulesName {
-					return examples.DefaultRules, nil
-				}
-				return nil, fs.ErrNotExist
-			}
-			m := rules.NewManager(examples.DefaultRulesName, opts)
-			return m, m.Reload()
-		}
+	if src.Embedded {
+		log.Info("no rules.yaml here: sandbox mode runs the embedded example rules", "rules", src.Path)
+		opts.Watch = reload.WatchOff
 	}
-	m := rules.NewManager(cfg.RulesPath, opts)
+	m := reload.NewManager(src.Path, opts)
 	return m, m.Reload()
 }
 
 // wireReloads tells metrics, and the sandbox's page when there is one,
 // about each reload attempt.
-func wireReloads(mgr *rules.Manager, m *metrics.Metrics, emu *sandbox.Emulator) {
+func wireReloads(mgr *reload.Manager, m *metrics.Metrics, emu *sandbox.Emulator) {
 	mgr.Subscribe(func(f *rules.File) {
 		m.ObserveReload(true, f.RuleCount, f.Hash, time.Now())
 		m.InitRules(ruleNames(f))
@@ -62,7 +52,7 @@ func wireReloads(mgr *rules.Manager, m *metrics.Metrics, emu *sandbox.Emulator) 
 // sandboxRulesInfo is what the sandbox's page shows about the rules: the
 // file, its version, and the last reload's errors while the previous rules
 // stay in force.
-func sandboxRulesInfo(mgr *rules.Manager) func() any {
+func sandboxRulesInfo(mgr *reload.Manager) func() any {
 	return func() any {
 		st := mgr.Status()
 		return map[string]any{
@@ -76,7 +66,7 @@ func sandboxRulesInfo(mgr *rules.Manager) func() any {
 
 // startReloading runs the manager's watcher until ctx is done, and reloads
 // on SIGHUP. The returned function stops both and waits for them.
-func startReloading(ctx context.Context, mgr *rules.Manager, log *slog.Logger) (stop func()) {
+func startReloading(ctx context.Context, mgr *reload.Manager, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/threadgate/threadgate/rules"
+	"github.com/threadgate/threadgate/reload"
 )
 
 func TestParseServeWatchFlags(t *testing.T) {
@@ -22,15 +22,15 @@ func TestParseServeWatchFlags(t *testing.T) {
 		name    string
 		args    []string
 		env     map[string]string
-		watch   rules.WatchMode
+		watch   reload.WatchMode
 		remote  bool
 		wantErr string
 	}{
-		{name: "default", watch: rules.WatchFS},
-		{name: "poll", args: []string{"--watch=poll", "--watch-interval=2s"}, watch: rules.WatchPoll},
-		{name: "env", env: map[string]string{"THREADGATE_WATCH": "off"}, watch: rules.WatchOff},
-		{name: "flag wins over env", args: []string{"--watch", "fs"}, env: map[string]string{"THREADGATE_WATCH": "off"}, watch: rules.WatchFS},
-		{name: "remote admin", args: []string{"--allow-remote-admin"}, watch: rules.WatchFS, remote: true},
+		{name: "default", watch: reload.WatchFS},
+		{name: "poll", args: []string{"--watch=poll", "--watch-interval=2s"}, watch: reload.WatchPoll},
+		{name: "env", env: map[string]string{"THREADGATE_WATCH": "off"}, watch: reload.WatchOff},
+		{name: "flag wins over env", args: []string{"--watch", "fs"}, env: map[string]string{"THREADGATE_WATCH": "off"}, watch: reload.WatchFS},
+		{name: "remote admin", args: []string{"--allow-remote-admin"}, watch: reload.WatchFS, remote: true},
 		{name: "unknown mode", args: []string{"--watch=inotify"}, wantErr: `--watch: unknown watch mode "inotify", expected fs, poll or off`},
 		{name: "negative interval", args: []string{"--watch-interval=-1s"}, wantErr: "--watch-interval: -1s is negative"},
 	}
@@ -146,10 +146,10 @@ func TestServeReloads(t *testing.T) {
 	base := "http://" + addr
 	waitHTTP(t, base+"/readyz")
 
-	var st rules.Status
+	var st reload.Status
 	hash := func() string { getJSON(t, "GET", base+"/-/rules", &st); return st.Hash }
 	first := hash()
-	if st.Path != path || st.RuleCount != 1 || st.Watch != rules.WatchFS {
+	if st.Path != path || st.RuleCount != 1 || st.Watch != reload.WatchFS {
 		t.Fatalf("status %+v", st)
 	}
 
@@ -180,7 +180,7 @@ func TestServeReloads(t *testing.T) {
 	}
 
 	// POST /-/reload reports the same errors at once.
-	var reloaded rules.Status
+	var reloaded reload.Status
 	if code := getJSON(t, "POST", base+"/-/reload", &reloaded); code != http.StatusUnprocessableEntity || len(reloaded.LastError) != 1 {
 		t.Errorf("POST /-/reload = %d %+v", code, reloaded)
 	}

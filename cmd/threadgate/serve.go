@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/gin-gonic/gin"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,9 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
+	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/sandbox"
 
@@ -50,8 +51,14 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	// changes (and on SIGHUP, POST /-/reload), keeping the last good rules.
 	mgr, err := newRulesManager(cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "threadgate: the rules file is invalid, not starting:")
-		printRulesError(stderr, err)
+		// No rules are in force yet: a gateway without rules cannot
+		// answer, so it does not start (and /readyz never answers 200).
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "threadgate: no rules file, not starting: %v\ngive the rules file with --rules PATH or THREADGATE_RULES\n", err)
+		} else {
+			fmt.Fprintln(stderr, "threadgate: the rules file is invalid, not starting:")
+			printRulesError(stderr, err)
+		}
 		return exitFailed
 	}
 	file := mgr.Current()
@@ -126,7 +133,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	wireReloads(mgr, m, emu)
 	router := gw.Router()
 	router.GET("/metrics", gin.WrapH(m.Handler()))
-	gateway.MountAdmin(router, mgr, gateway.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin})
+	reload.MountAdmin(router, mgr, reload.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin})
 	if emu != nil {
 		emu.Mount(router)
 	} else {

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"strings"
 	"time"
 
+	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/rules"
-	"github.com/threadgate/threadgate/rules/ruletest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -28,7 +26,8 @@ func testRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, `usage: threadgate test [-v] PATH...
 
 Runs rule tests. PATH is a test file (rules: FILE and cases:), or a rules file:
-then the cases under its tests: key and those of NAME.test.yaml beside it run.
+then the cases under its tests: key and those of NAME.test.yaml beside it run
+(a NAME.test.yaml given with NAME.yaml, as by a glob, runs once).
 Prints one line per failing case, PATH:LINE:COL: case "NAME": what differed,
 and a final line "N passed, N failed". Exit 0 when every case passed, 1 when not.`)
 		fset.PrintDefaults()
@@ -43,7 +42,7 @@ and a final line "N passed, N failed". Exit 0 when every case passed, 1 when not
 	now := time.Now()
 	passed, failed := 0, 0
 	broken := false
-	for _, path := range fset.Args() {
+	for _, path := range besideTests(fset.Args()) {
 		results, err := runTestPath(path, now)
 		if err != nil {
 			broken = true
@@ -70,50 +69,48 @@ and a final line "N passed, N failed". Exit 0 when every case passed, 1 when not
 	return exitOK
 }
 
-// runTestPath runs the cases of one PATH of `threadgate test`.
-func runTestPath(path string, now time.Time) ([]rules.TestResult, error) {
-	data, err := os.ReadFile(path)
+// runTestPath runs the cases of one PATH of `threadgate test`: a rules
+// file with its own cases and those of the test file beside it, or a test
+// file's cases against the rules file it names.
+func runTestPath(path string, now time.Time) ([]reload.TestResult, error) {
+	src := pickRules(path, true, false)
+	files, err := reload.Read(src.Path, src.Read)
 	if err != nil {
+		// PATH may be a test file: do not call it a rules file.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path {
+			return nil, pe
+		}
 		return nil, err
 	}
-	if isRulesFile(data) {
-		f, err := rules.Parse(path, data)
+	if isRulesFile(files.Data) {
+		f, tf, err := reload.Parse(files)
 		if err != nil {
 			return nil, err
 		}
-		tf, err := rules.LoadTestFile(rules.TestFilePath(path))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		results := rules.RunTests(f, tf, now)
+		results := reload.RunTests(f, tf, now)
 		if len(results) == 0 {
-			return nil, fmt.Errorf("%s: no rule tests: add a tests: list to the file, or write %s", path, rules.TestFilePath(path))
+			return nil, fmt.Errorf("%s: no rule tests: add a tests: list to the file, or write %s", path, files.TestPath)
 		}
 		return results, nil
 	}
-	tf, err := rules.ParseTestFile(path, data)
+	tf, err := rules.ParseTestFile(path, files.Data)
 	if err != nil {
 		return nil, err
 	}
 	rulesPath := tf.RulesPath
 	if rulesPath == "" {
-		if base, ok := strings.CutSuffix(path, ".test.yaml"); ok {
-			rulesPath = base + ".yaml"
-		} else if base, ok := strings.CutSuffix(path, ".test.yml"); ok {
-			rulesPath = base + ".yml"
-		} else {
+		r, ok := testedBy(path)
+		if !ok {
 			return nil, fmt.Errorf("%s:1:1: rules: missing, expected the rules file to test, such as rules: rules.yaml", path)
 		}
+		rulesPath = r
 	}
 	f, err := rules.Load(rulesPath)
 	if err != nil {
 		return nil, err
 	}
-	var out []rules.TestResult
-	for _, r := range ruletest.Run(f.Set, tf.Cases, now) {
-		out = append(out, rules.TestResult{Path: tf.Path, Result: r})
-	}
-	return out, nil
+	return reload.RunCases(f, tf, now), nil
 }
 
 // isRulesFile reports whether data looks like a rules file (a mapping with

@@ -1,4 +1,4 @@
-package gateway
+package reload
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
 
@@ -30,7 +29,7 @@ const maxExplainBody = 64 << 10
 
 // MountAdmin adds the endpoints of the rules manager m to r:
 //
-//	GET  /-/rules     the rules in force and the last reload attempt (rules.Status)
+//	GET  /-/rules     the rules in force and the last reload attempt (Status)
 //	POST /-/reload    reload the rules file now; 200 with the status, or 422
 //	                  with the status whose last_error lists every mistake
 //	POST /-/explain   what the rules in force do with an event (a
@@ -38,7 +37,7 @@ const maxExplainBody = 64 << 10
 //
 // POST /-/reload and POST /-/explain answer 403 to callers that are not on
 // this machine unless opts.AllowRemote is set.
-func MountAdmin(r gin.IRouter, m *rules.Manager, opts AdminOptions) {
+func MountAdmin(r gin.IRouter, m *Manager, opts AdminOptions) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package reload
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/messenger"
-	"github.com/threadgate/threadgate/rules"
+
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
 
@@ -77,20 +77,20 @@ rules:
 // a temp dir, with the admin endpoints mounted.
 type adminServer struct {
 	path     string
-	manager  *rules.Manager
+	manager  *Manager
 	platform *recordingPlatform
 	srv      *httptest.Server
 	router   http.Handler
 }
 
-func newAdminServer(t *testing.T, opts gateway.AdminOptions) *adminServer {
+func newAdminServer(t *testing.T, opts AdminOptions) *adminServer {
 	t.Helper()
 	dir := t.TempDir()
 	a := &adminServer{path: filepath.Join(dir, "rules.yaml"), platform: &recordingPlatform{}}
 	if err := os.WriteFile(a.path, []byte(twoRuleFile("v0")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.manager = rules.NewManager(a.path, rules.ManagerOptions{})
+	a.manager = NewManager(a.path, Options{})
 	if err := a.manager.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func newAdminServer(t *testing.T, opts gateway.AdminOptions) *adminServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	gw.Start(ctx)
 	router := gw.Router()
-	gateway.MountAdmin(router, a.manager, opts)
+	MountAdmin(router, a.manager, opts)
 	a.router = router
 	a.srv = httptest.NewServer(router)
 	t.Cleanup(func() {
@@ -144,10 +144,10 @@ func webhook(user, mid, text string) string {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	a := newAdminServer(t, gateway.AdminOptions{Now: func() time.Time { return time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) }})
+	a := newAdminServer(t, AdminOptions{Now: func() time.Time { return time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) }})
 
 	code, body := a.do(t, "GET", "/-/rules", "")
-	var st rules.Status
+	var st Status
 	if err := json.Unmarshal(body, &st); err != nil || code != 200 {
 		t.Fatalf("GET /-/rules = %d %s", code, body)
 	}
@@ -206,7 +206,7 @@ func TestAdminEndpoints(t *testing.T) {
 // machines, whatever X-Forwarded-For says, unless allowed.
 func TestAdminLoopbackOnly(t *testing.T) {
 	for _, allow := range []bool{false, true} {
-		a := newAdminServer(t, gateway.AdminOptions{AllowRemote: allow})
+		a := newAdminServer(t, AdminOptions{AllowRemote: allow})
 		for _, tc := range []struct{ method, path, body string }{
 			{"POST", "/-/reload", ""},
 			{"POST", "/-/explain", `{"message": "hi"}`},
@@ -233,11 +233,29 @@ func TestAdminLoopbackOnly(t *testing.T) {
 
 // TestReloadUnderLoad posts webhooks from many goroutines while the rules
 // file is replaced and reloaded in a loop (good versions and broken ones):
-// every request is answered 200, every event is handled, and each event's
-// two replies come from one version of the file.
+// every request is answered 200, every event is handled, each event's two
+// replies come from one version of the file, and more than one version
+// answered. The posters post at least minEvents events, and go on until
+// three versions have answered (at most maxEvents events), so a gateway
+// that kept the first rules it saw, or a manager that never swapped, fails
+// the test.
 func TestReloadUnderLoad(t *testing.T) {
-	a := newAdminServer(t, gateway.AdminOptions{})
-	const posters, perPoster = 8, 100
+	a := newAdminServer(t, AdminOptions{})
+	const posters, minEvents, maxEvents, wantVersions = 8, 800, 4000, 3
+
+	// answered counts the versions that answered an event so far.
+	answered := func() int {
+		a.platform.mu.Lock()
+		defer a.platform.mu.Unlock()
+		seen := map[string]bool{}
+		for _, texts := range a.platform.texts {
+			if len(texts) > 0 {
+				seen[texts[0]] = true
+			}
+		}
+		return len(seen)
+	}
+
 	stop := make(chan struct{})
 	var reloads atomic.Int64
 	var wg sync.WaitGroup
@@ -257,12 +275,19 @@ func TestReloadUnderLoad(t *testing.T) {
 			reloads.Add(1)
 		}
 	})
-	var failed atomic.Int64
+	var failed, events atomic.Int64
 	var posted sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	for p := range posters {
 		posted.Go(func() {
-			for i := range perPoster {
+			for i := 0; ; i++ {
+				if i%10 == 0 && events.Load() >= minEvents && answered() >= wantVersions {
+					return
+				}
+				if events.Add(1) > maxEvents {
+					events.Add(-1)
+					return
+				}
 				user := fmt.Sprintf("u%d-%d", p, i)
 				resp, err := client.Post(a.srv.URL+"/webhook", "application/json", strings.NewReader(webhook(user, "m-"+user, "ping")))
 				if err != nil {
@@ -282,14 +307,11 @@ func TestReloadUnderLoad(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d webhook requests failed during reloads", n)
 	}
-	if reloads.Load() < 5 {
-		t.Logf("only %d reloads happened during the load", reloads.Load())
-	}
-	const events = posters * perPoster
+	n := events.Load()
 	deadline := time.Now().Add(20 * time.Second)
-	for a.platform.sent.Load() < 2*events {
+	for a.platform.sent.Load() < 2*n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d replies sent", a.platform.sent.Load(), 2*events)
+			t.Fatalf("%d of %d replies sent", a.platform.sent.Load(), 2*n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -302,5 +324,8 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		versions[texts[0]] = true
 	}
-	t.Logf("%d events answered by %d versions during %d reloads", events, len(versions), reloads.Load())
+	if len(versions) < 2 {
+		t.Fatalf("%d events answered by %d version of the rules during %d reloads, want more than one: the reloaded rules never answered", n, len(versions), reloads.Load())
+	}
+	t.Logf("%d events answered by %d versions during %d reloads", n, len(versions), reloads.Load())
 }

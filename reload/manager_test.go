@@ -1,9 +1,10 @@
-package rules
+package reload
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // versionFile is a rules file whose one rule answers every message with
@@ -61,14 +63,14 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
 	clock := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	m := NewManager(path, ManagerOptions{Now: func() time.Time { return clock }})
+	m := NewManager(path, Options{Now: func() time.Time { return clock }})
 	if m.Current() != nil || m.Rules() != nil {
 		t.Fatal("rules in force before the first load")
 	}
 	var loaded []string
 	var failures int
-	m.Subscribe(func(f *File) { loaded = append(loaded, f.Hash) })
-	m.Subscribe(func(*File) { panic("a broken subscriber") })
+	m.Subscribe(func(f *rules.File) { loaded = append(loaded, f.Hash) })
+	m.Subscribe(func(*rules.File) { panic("a broken subscriber") })
 	m.SubscribeFailures(func(error) { failures++ })
 
 	if err := m.Reload(); err != nil {
@@ -83,7 +85,7 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	clock = clock.Add(time.Minute)
 	writeFile(t, path, brokenFile)
 	err := m.Reload()
-	var errs *Errors
+	var errs *rules.Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("Reload of a broken file = %v, want *Errors", err)
 	}
@@ -127,9 +129,9 @@ func TestManagerReportsOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
-	m := NewManager(path, ManagerOptions{})
+	m := NewManager(path, Options{})
 	var loads, failures int
-	m.Subscribe(func(*File) { loads++ })
+	m.Subscribe(func(*rules.File) { loads++ })
 	m.SubscribeFailures(func(error) { failures++ })
 	if err := m.Reload(); err != nil {
 		t.Fatal(err)
@@ -204,11 +206,11 @@ tests:
 			if tt.testFile != "" {
 				writeFile(t, filepath.Join(dir, "rules.test.yaml"), tt.testFile)
 			}
-			m := NewManager(path, ManagerOptions{})
+			m := NewManager(path, Options{})
 			err := m.Reload()
 			r := strings.NewReplacer(filepath.Join(dir, "rules.test.yaml"), "TESTS", path, "RULES", dir, "DIR")
 			var got []string
-			for _, l := range ErrorLines(err) {
+			for _, l := range rules.ErrorLines(err) {
 				got = append(got, r.Replace(l))
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
@@ -231,7 +233,7 @@ func TestManagerConcurrentReaders(t *testing.T) {
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v0"))
 	var version atomic.Int64
-	m := NewManager(path, ManagerOptions{ReadFile: func(p string) ([]byte, error) {
+	m := NewManager(path, Options{ReadFile: func(p string) ([]byte, error) {
 		if p != path {
 			return nil, fs.ErrNotExist
 		}
@@ -288,14 +290,47 @@ func TestParseWatchMode(t *testing.T) {
 	}
 }
 
-func TestTestFilePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"rules.yaml":              "rules.test.yaml",
-		"/etc/threadgate/bot.yml": "/etc/threadgate/bot.test.yml",
-		"rules":                   "rules.test.yaml",
-	} {
-		if got := TestFilePath(in); got != want {
-			t.Errorf("TestFilePath(%q) = %q, want %q", in, got, want)
+// TestManagerSaysWhetherRulesStay checks the words of a rejected file: a
+// rejection before any rules are in force says so, and only one after a
+// successful load says that the rules in force stay.
+func TestManagerSaysWhetherRulesStay(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	var logs strings.Builder
+	m := NewManager(path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+
+	steps := []struct {
+		name    string
+		content string // "" removes the file
+		wantErr string // "" for a successful load
+		wantLog string
+	}{
+		{name: "missing at start", wantErr: "read rules file: open " + path + ": no such file or directory", wantLog: "no rules are in force yet"},
+		{name: "invalid at start", content: brokenFile, wantErr: path + ":4:13: ", wantLog: "no rules are in force yet"},
+		{name: "valid", content: versionFile("v1"), wantLog: "rules loaded"},
+		{name: "invalid later", content: brokenFile, wantErr: path + ":4:13: ", wantLog: "the rules in force stay"},
+		{name: "missing later", wantErr: "no such file or directory; the rules in force stay until it is back", wantLog: "the rules in force stay"},
+	}
+	for _, st := range steps {
+		logs.Reset()
+		if st.content == "" {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		} else {
+			writeFile(t, path, st.content)
+		}
+		err := m.Reload()
+		switch {
+		case st.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", st.name, err)
+		case st.wantErr != "" && (err == nil || !strings.Contains(err.Error(), st.wantErr)):
+			t.Errorf("%s: err = %v, want one with %q", st.name, err, st.wantErr)
+		case st.wantErr != "" && m.Current() == nil && strings.Contains(err.Error()+logs.String(), "in force stay"):
+			t.Errorf("%s: says the rules in force stay, but none are: %v\n%s", st.name, err, logs.String())
+		}
+		if !strings.Contains(logs.String(), st.wantLog) {
+			t.Errorf("%s: the log lacks %q:\n%s", st.name, st.wantLog, logs.String())
 		}
 	}
 }

@@ -1,16 +1,16 @@
-package rules
+package reload
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // WatchMode is how a Manager notices that the rules file changed.
@@ -134,18 +134,7 @@ func (m *Manager) poll(ctx context.Context) {
 
 // contentKey reads the files and returns the key reload would compute.
 func (m *Manager) contentKey() string {
-	data, err := m.opts.ReadFile(m.path)
-	if err != nil {
-		return "read error: " + err.Error()
-	}
-	testData, err := m.opts.ReadFile(m.testPath)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "test read error: " + err.Error()
-		}
-		testData = nil
-	}
-	return contentKey(data, testData)
+	return contentKey(Read(m.path, m.opts.ReadFile))
 }
 
 // watchDir watches the directory of the rules file, never the file: an
@@ -159,7 +148,7 @@ func (m *Manager) watchDir(ctx context.Context) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	names := map[string]bool{filepath.Base(m.path): true, filepath.Base(m.testPath): true}
+	names := map[string]bool{filepath.Base(m.path): true, filepath.Base(rules.TestFilePath(m.path)): true}
 	backoff := minBackoff
 	failing := false
 	for ctx.Err() == nil {

@@ -1,36 +1,42 @@
-package rules
+// Package reload keeps the rules in force: it reads a rules file with the
+// rule-test file beside it (Read), accepts it only when it is valid and
+// every rule test passes (Check), swaps it in whole (Manager), notices
+// changes (Run: fsnotify, a poll, explicit requests), and serves the admin
+// endpoints GET /-/rules, POST /-/reload and POST /-/explain (MountAdmin).
+//
+// The rules package parses, validates, lints and compiles a file; this
+// package decides which file is in force. A file that fails to load never
+// changes what is live: the last good rules stay.
+package reload
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // Manager is the one owner of the rules in force. It loads the rules file
 // and the test file beside it, runs the rule tests, and swaps the complete
-// new *File in with one atomic store; a file that fails to load or whose
+// new *rules.File in with one atomic store; a file that fails to load or whose
 // tests fail changes nothing live. Readers call Current once per event and
-// use that *File to the end, so an event never sees a mix of two versions.
+// use that *rules.File to the end, so an event never sees a mix of two versions.
 //
 // Reloads happen on Reload (synchronous, e.g. POST /-/reload) and, while
 // Run runs, on the triggers Changed and Request (fsnotify, the poll, SIGHUP),
 // which one goroutine serves after a short debounce.
 type Manager struct {
-	path     string
-	testPath string
-	opts     ManagerOptions
-	log      *slog.Logger
+	path string
+	opts Options
+	log  *slog.Logger
 
-	cur     atomic.Pointer[File]
+	cur     atomic.Pointer[rules.File]
 	trigger chan struct{} // capacity 1: a pending reload
 	force   atomic.Bool   // the pending reload was asked for explicitly
 
@@ -42,19 +48,19 @@ type Manager struct {
 
 	mu       sync.Mutex // guards what follows
 	status   Status
-	subs     []func(*File)
+	subs     []func(*rules.File)
 	failSubs []func(error)
 }
 
-// ManagerOptions configures a Manager. Zero values take the defaults.
-type ManagerOptions struct {
+// Options configures a Manager. Zero values take the defaults.
+type Options struct {
 	// Logger receives reload logs; a discarding logger when nil.
 	Logger *slog.Logger
 	// Now is the clock of reload times and of rule tests without `at`;
 	// time.Now when nil.
 	Now func() time.Time
 	// ReadFile reads the rules and test files; os.ReadFile when nil.
-	ReadFile func(path string) ([]byte, error)
+	ReadFile ReadFunc
 	// Watch is how Run notices changes: WatchFS (the default), WatchPoll
 	// or WatchOff.
 	Watch WatchMode
@@ -67,7 +73,7 @@ type ManagerOptions struct {
 	PollInterval time.Duration
 }
 
-// Defaults of ManagerOptions.
+// Defaults of Options.
 const (
 	DefaultDebounce   = 150 * time.Millisecond
 	DefaultSafetyPoll = 30 * time.Second
@@ -100,15 +106,12 @@ type Status struct {
 
 // NewManager returns a Manager of the rules file at path. Nothing is loaded
 // until Reload.
-func NewManager(path string, opts ManagerOptions) *Manager {
+func NewManager(path string, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
 	}
 	if opts.Watch == "" {
 		opts.Watch = WatchFS
@@ -123,11 +126,10 @@ func NewManager(path string, opts ManagerOptions) *Manager {
 		}
 	}
 	m := &Manager{
-		path:     path,
-		testPath: TestFilePath(path),
-		opts:     opts,
-		log:      opts.Logger,
-		trigger:  make(chan struct{}, 1),
+		path:    path,
+		opts:    opts,
+		log:     opts.Logger,
+		trigger: make(chan struct{}, 1),
 	}
 	m.status = Status{Path: path, LastError: []string{}, Watch: opts.Watch}
 	return m
@@ -138,7 +140,7 @@ func (m *Manager) Path() string { return m.path }
 
 // Current returns the rules in force, nil before the first successful
 // load. Call it once per event and use the result to the end.
-func (m *Manager) Current() *File { return m.cur.Load() }
+func (m *Manager) Current() *rules.File { return m.cur.Load() }
 
 // Rules returns the rule set in force, nil before the first successful
 // load; it suits gateway.Config.Rules.
@@ -158,10 +160,10 @@ func (m *Manager) Status() Status {
 	return s
 }
 
-// Subscribe registers fn to be called with each new *File after it is
+// Subscribe registers fn to be called with each new *rules.File after it is
 // swapped in, in order, on the reloading goroutine. fn must not call
 // Reload. Subscribe does not call fn for the rules already in force.
-func (m *Manager) Subscribe(fn func(*File)) {
+func (m *Manager) Subscribe(fn func(*rules.File)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.subs = append(m.subs, fn)
@@ -207,39 +209,19 @@ func (m *Manager) reload(force bool) error {
 	defer m.reloadMu.Unlock()
 	now := m.opts.Now()
 
-	data, err := m.opts.ReadFile(m.path)
-	if err != nil {
-		key := "read error: " + err.Error()
-		if !force && key == m.lastAttempt {
-			return m.lastErr
-		}
-		m.setAttempt(key)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("read rules file: %w; the rules in force stay until it is back", err)
-		} else {
-			err = fmt.Errorf("read rules file: %w", err)
-		}
-		return m.failed(now, err)
-	}
-	testData, err := m.opts.ReadFile(m.testPath)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			key := "test read error: " + err.Error()
-			if !force && key == m.lastAttempt {
-				return m.lastErr
-			}
-			m.setAttempt(key)
-			return m.failed(now, fmt.Errorf("read test file: %w", err))
-		}
-		testData = nil
-	}
-	key := contentKey(data, testData)
+	files, err := Read(m.path, m.opts.ReadFile)
+	key := contentKey(files, err)
 	if !force && key == m.lastAttempt {
 		return m.lastErr
 	}
 	m.setAttempt(key)
-
-	c, err := check(m.path, data, m.testPath, testData, now)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && m.cur.Load() != nil {
+			err = fmt.Errorf("%w; the rules in force stay until it is back", err)
+		}
+		return m.failed(now, err)
+	}
+	c, err := Check(files, now)
 	if err != nil {
 		return m.failed(now, err)
 	}
@@ -255,7 +237,7 @@ func (m *Manager) reload(force bool) error {
 	m.status.LastAttempt = now
 	m.status.LastAttemptOK = true
 	m.status.LastError = []string{}
-	subs := append([]func(*File){}, m.subs...)
+	subs := append([]func(*rules.File){}, m.subs...)
 	m.mu.Unlock()
 
 	m.log.Info("rules loaded", "path", m.path, "hash", f.Hash, "rule_count", f.RuleCount, "tests", c.Tests)
@@ -275,7 +257,7 @@ func (m *Manager) setAttempt(key string) {
 // subscribers and returns err.
 func (m *Manager) failed(now time.Time, err error) error {
 	m.lastErr = err
-	lines := ErrorLines(err)
+	lines := rules.ErrorLines(err)
 	m.mu.Lock()
 	m.status.LastAttempt = now
 	m.status.LastAttemptOK = false
@@ -284,7 +266,11 @@ func (m *Manager) failed(now time.Time, err error) error {
 	subs := append([]func(error){}, m.failSubs...)
 	m.mu.Unlock()
 
-	m.log.Error("rules file rejected; the rules in force stay", "path", m.path, "errors", len(lines), "hash_in_force", inForce)
+	if inForce != "" {
+		m.log.Error("rules file rejected; the rules in force stay", "path", m.path, "errors", len(lines), "hash_in_force", inForce)
+	} else {
+		m.log.Error("rules file rejected; no rules are in force yet", "path", m.path, "errors", len(lines))
+	}
 	for _, l := range lines {
 		m.log.Error("rules error", "error", l)
 	}
@@ -305,14 +291,12 @@ func (m *Manager) call(fn func()) {
 	fn()
 }
 
-// contentKey identifies the content of the rules file and its test file.
-func contentKey(data, testData []byte) string {
-	h := sha256.New()
-	sum := sha256.Sum256(data)
-	h.Write(sum[:])
-	if testData != nil {
-		sum = sha256.Sum256(testData)
-		h.Write(sum[:])
+// contentKey identifies what Read found: the content of both files, or
+// the read error, so that an unchanged broken or missing file is reported
+// once.
+func contentKey(files *Files, err error) string {
+	if err != nil {
+		return "read error: " + err.Error()
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return files.Key()
 }
