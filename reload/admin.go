@@ -14,10 +14,9 @@ import (
 
 // AdminOptions configures the rules endpoints that MountAdmin adds.
 type AdminOptions struct {
-	// AllowRemote lets callers that are not on this machine use POST
-	// /-/reload and POST /-/explain. By default only loopback callers
-	// (127.0.0.1, ::1) may; the client's address is the connection's, never
-	// a forwarded header.
+	// AllowRemote lets callers that are not on this machine use the
+	// endpoints. By default only loopback callers (127.0.0.1, ::1) may; the
+	// client's address is the connection's, never a forwarded header.
 	AllowRemote bool
 	// Now is the clock of explained events that give no time; time.Now
 	// when nil.
@@ -35,20 +34,15 @@ const maxExplainBody = 64 << 10
 //	POST /-/explain   what the rules in force do with an event (a
 //	                  ruletest.Input as JSON), without doing it
 //
-// POST /-/reload and POST /-/explain answer 403 to callers that are not on
-// this machine unless opts.AllowRemote is set.
+// Every endpoint answers 403 to callers that are not on this machine unless
+// opts.AllowRemote is set: the status names the file's path and its last
+// errors, which are nobody else's business.
 func MountAdmin(r gin.IRouter, m *Manager, opts AdminOptions) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	local := func(c *gin.Context) {
-		if !opts.AllowRemote && !fromLoopback(c.Request) {
-			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": c.Request.URL.Path + " answers only callers on this machine (127.0.0.1 or ::1); start serve with --allow-remote-admin to allow others"})
-			return
-		}
-		c.Next()
-	}
-	r.GET("/-/rules", func(c *gin.Context) {
+	local := LocalOnly(opts.AllowRemote)
+	r.GET("/-/rules", local, func(c *gin.Context) {
 		c.JSON(http.StatusOK, m.Status())
 	})
 	r.POST("/-/reload", local, func(c *gin.Context) {
@@ -93,6 +87,19 @@ func decodeInput(body io.Reader) (ruletest.Input, error) {
 		return in, err
 	}
 	return in, nil
+}
+
+// LocalOnly returns a gin middleware that answers 403 to callers that are
+// not on this machine, unless allowRemote is set. The caller's address is
+// the connection's, never a forwarded header. Every /-/ endpoint uses it.
+func LocalOnly(allowRemote bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !allowRemote && !fromLoopback(c.Request) {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": c.Request.URL.Path + " answers only callers on this machine (127.0.0.1 or ::1); start serve with --allow-remote-admin to allow others"})
+			return
+		}
+		c.Next()
+	}
 }
 
 // fromLoopback reports whether the request's connection comes from this

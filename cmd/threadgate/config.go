@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/reload"
 )
 
@@ -42,9 +43,11 @@ type serveConfig struct {
 	// WatchInterval is the content-hash poll's interval (0: the default
 	// of the watch mode).
 	WatchInterval time.Duration
-	// AllowRemoteAdmin lets other machines use POST /-/reload and
-	// POST /-/explain.
+	// AllowRemoteAdmin lets other machines use the /-/ endpoints.
 	AllowRemoteAdmin bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client in logs (none by default).
+	TrustedProxies []string
 }
 
 // Sandbox reports whether serve runs against the embedded emulator: no
@@ -83,7 +86,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	}
 	watch := fs.String("watch", watchDefault, "how to notice that the rules file changed: fs (watch its directory), poll (read it every --watch-interval; for mounts that send no file events), off (only SIGHUP and POST /-/reload) (env THREADGATE_WATCH)")
 	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
-	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines POST /-/reload and /-/explain (by default only callers on this machine may)")
+	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines use the /-/ admin endpoints (by default only callers on this machine may)")
+	proxiesDefault := getenv("THREADGATE_TRUSTED_PROXIES")
+	proxies := fs.String("trusted-proxies", proxiesDefault, "comma-separated IP addresses or CIDR ranges of the proxies in front of threadgate, whose X-Forwarded-For names the client in logs; none by default: the connection's address is the client (env THREADGATE_TRUSTED_PROXIES)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: threadgate serve [flags]\n\nRuns the gateway. Without PAGE_ACCESS_TOKEN (or THREADGATE_PAGES_FILE) it runs in sandbox mode against an embedded\nemulator of the Messenger Platform and serves a playground at /.\n\nflags:")
 		fs.PrintDefaults()
@@ -102,8 +107,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 			c.RulesExplicit = true
 		}
 	})
-	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+	var err error
+	if err = c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.TrustedProxies, err = gateway.ParseTrustedProxies(*proxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	w, err := reload.ParseWatchMode(*watch)
 	if err != nil {

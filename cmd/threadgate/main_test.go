@@ -35,6 +35,22 @@ func TestParseServe(t *testing.T) {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
+		{name: "no trusted proxy by default", check: func(t *testing.T, c *serveConfig) {
+			if len(c.TrustedProxies) != 0 {
+				t.Errorf("TrustedProxies = %q", c.TrustedProxies)
+			}
+		}},
+		{name: "trusted proxies", args: []string{"--trusted-proxies", "10.0.0.0/8, 127.0.0.1"}, check: func(t *testing.T, c *serveConfig) {
+			if strings.Join(c.TrustedProxies, "|") != "10.0.0.0/8|127.0.0.1" {
+				t.Errorf("TrustedProxies = %q", c.TrustedProxies)
+			}
+		}},
+		{name: "trusted proxies from env", env: map[string]string{"THREADGATE_TRUSTED_PROXIES": "::1"}, check: func(t *testing.T, c *serveConfig) {
+			if strings.Join(c.TrustedProxies, "|") != "::1" {
+				t.Errorf("TrustedProxies = %q", c.TrustedProxies)
+			}
+		}},
+		{name: "bad trusted proxy", args: []string{"--trusted-proxies", "lb.internal"}, wantErr: `--trusted-proxies: trusted proxies: "lb.internal" is neither an IP address nor a CIDR range such as 10.0.0.0/8`},
 		{name: "PORT", env: map[string]string{"PORT": "9000"}, check: func(t *testing.T, c *serveConfig) {
 			if c.Addr != ":9000" {
 				t.Errorf("Addr = %q", c.Addr)

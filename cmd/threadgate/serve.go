@@ -113,6 +113,8 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		Logger:       log,
 		LogSenderIDs: cfg.LogSenderIDs,
 		Observer:     m,
+
+		TrustedProxies: cfg.TrustedProxies,
 	}
 	if len(secret) > 0 {
 		gcfg.Secrets = [][]byte{secret}
