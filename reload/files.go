@@ -38,7 +38,7 @@ type Files struct {
 // test and the Manager's poll.
 func Read(path string, read ReadFunc) (*Files, error) {
 	if read == nil {
-		read = os.ReadFile
+		read = rules.ReadFile
 	}
 	data, err := read(path)
 	if err != nil {

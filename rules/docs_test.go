@@ -602,6 +602,9 @@ func limitsTable() string {
 		{"one `when` expression", thousands(engine.MaxExprNodes) + " nodes (operators, names, values)", "at load"},
 		{"`handover.pause_on_human`", pauseOnHumanRange.String(), "at load"},
 		{"`handover.return_after_idle`", returnAfterIdleRange.String(), "at load"},
+		{"the rules file", fmt.Sprintf("%d MiB", MaxFileBytes>>20), "at load"},
+		{"rules in one file", thousands(MaxRules), "at load"},
+		{"`range` in a template", "only over `.Transcript`, `.Groups` or `.Vars` (a range over a number could loop without bound); no `define`, `template` or `block`", "at load"},
 	}
 	var b strings.Builder
 	b.WriteString("| what | limit | checked |\n")

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -90,4 +91,42 @@ func TestLargeFile(t *testing.T) {
 	if got := errs.Lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %d messages:\n%s\nwant %d:\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
 	}
+}
+
+// TestFileLimits checks that a file over the size or rule-count limit is
+// refused quickly with a positioned error, and that ReadFile does not read
+// a huge file whole.
+func TestFileLimits(t *testing.T) {
+	t.Run("too many rules", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("version: 1\nrules:\n")
+		for i := 0; i <= MaxRules; i++ {
+			fmt.Fprintf(&b, "  - {name: r%d, do: [reply: hi]}\n", i)
+		}
+		_, err := Parse("many.yaml", []byte(b.String()))
+		want := fmt.Sprintf("many.yaml:%d:5: rules: this is rule %d of %d, the limit is %d rules in a file", MaxRules+3, MaxRules+1, MaxRules+1, MaxRules)
+		if err == nil || err.Error() != want {
+			t.Errorf("err = %v, want %s", err, want)
+		}
+	})
+	t.Run("too large", func(t *testing.T) {
+		data := []byte("version: 1\nrules:\n  - {name: a, do: [reply: hi]}\n# " + strings.Repeat("x", MaxFileBytes) + "\n")
+		_, err := Parse("big.yaml", data)
+		if err == nil || !strings.HasPrefix(err.Error(), "big.yaml:1:1: the file is over the limit of 8 MiB") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("ReadFile stops past the limit", func(t *testing.T) {
+		path := t.TempDir() + "/huge.yaml"
+		if err := os.WriteFile(path, make([]byte, MaxFileBytes+4096), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		data, err := ReadFile(path)
+		if err != nil || len(data) != MaxFileBytes+1 {
+			t.Errorf("ReadFile read %d bytes, %v; want %d", len(data), err, MaxFileBytes+1)
+		}
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "over the limit") {
+			t.Errorf("Load of a huge file: %v", err)
+		}
+	})
 }

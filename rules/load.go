@@ -92,11 +92,34 @@ func (e *Errors) Lines() []string {
 	return out
 }
 
+// Limits of a rules file, so that no file can take the daemon down: a
+// file over them is refused with a positioned error, and the rules in force
+// stay. 10,000 rules load in well under a second; the limits leave twice
+// that room.
+const (
+	// MaxFileBytes is the largest rules file read, in bytes.
+	MaxFileBytes = 8 << 20
+	// MaxRules is the most rules in one file.
+	MaxRules = 20000
+)
+
+// ReadFile reads a rules file, at most MaxFileBytes+1 bytes of it: enough
+// for Parse to tell that a larger file is over the limit without reading
+// all of it into memory.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+}
+
 // Load reads and parses the rules file at path. A file that cannot be read
 // gives the wrapped I/O error (errors.Is(err, fs.ErrNotExist) works); a file
 // with mistakes gives *Errors.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read rules file: %w", err)
 	}
@@ -109,6 +132,10 @@ func Load(path string) (*File, error) {
 func Parse(path string, data []byte) (*File, error) {
 	sum := sha256.Sum256(data)
 	f := &File{Path: path, Hash: hex.EncodeToString(sum[:])}
+	if len(data) > MaxFileBytes {
+		return nil, &Errors{Path: path, List: diag.List{{Line: 1, Column: 1, Msg: fmt.Sprintf(
+			"the file is over the limit of %d MiB: split the bot's rules or shorten them (the 10,000-rule benchmark file is about 1 MiB)", MaxFileBytes>>20)}}}
+	}
 	p := &parser{src: newSource(data)}
 	root := p.document(data)
 	if root != nil {
@@ -392,6 +419,10 @@ func (p *parser) rules(n *yaml.Node, f *File) []*engine.Rule {
 	}
 	if len(n.Content) == 0 {
 		p.errs.Add(diag.At(n, "rules: the list is empty, expected at least one rule"))
+		return nil
+	}
+	if len(n.Content) > MaxRules {
+		p.errs.Add(diag.At(n.Content[MaxRules], "rules: this is rule %d of %d, the limit is %d rules in a file", MaxRules+1, len(n.Content), MaxRules))
 		return nil
 	}
 	type result struct {

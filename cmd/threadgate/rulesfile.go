@@ -42,7 +42,7 @@ func pickRules(path string, explicit, sandbox bool) rulesSource {
 			return rulesSource{Path: examples.DefaultRulesName, Read: readEmbedded, Embedded: true}
 		}
 	}
-	return rulesSource{Path: path, Read: os.ReadFile}
+	return rulesSource{Path: path, Read: rules.ReadFile}
 }
 
 // readEmbedded reads the embedded example rules and their test file.
