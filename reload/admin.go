@@ -3,6 +3,7 @@ package reload
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,7 +22,15 @@ type AdminOptions struct {
 	// Now is the clock of explained events that give no time; time.Now
 	// when nil.
 	Now func() time.Time
+	// ReloadTimeout is how long POST /-/reload waits for the reload it
+	// asked for (DefaultReloadTimeout when zero). A reload still running
+	// then goes on; the caller gets 202 and reads the outcome at
+	// GET /-/rules.
+	ReloadTimeout time.Duration
 }
+
+// DefaultReloadTimeout is how long POST /-/reload waits by default.
+const DefaultReloadTimeout = 30 * time.Second
 
 // maxExplainBody bounds the body of POST /-/explain.
 const maxExplainBody = 64 << 10
@@ -41,16 +50,28 @@ func MountAdmin(r gin.IRouter, m *Manager, opts AdminOptions) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = DefaultReloadTimeout
+	}
 	local := LocalOnly(opts.AllowRemote)
 	r.GET("/-/rules", local, func(c *gin.Context) {
 		c.JSON(http.StatusOK, m.Status())
 	})
 	r.POST("/-/reload", local, func(c *gin.Context) {
-		if err := m.Reload(); err != nil {
-			c.JSON(http.StatusUnprocessableEntity, m.Status())
-			return
+		done := make(chan error, 1)
+		go func() { done <- m.Reload() }()
+		t := time.NewTimer(opts.ReloadTimeout)
+		defer t.Stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				c.JSON(http.StatusUnprocessableEntity, m.Status())
+				return
+			}
+			c.JSON(http.StatusOK, m.Status())
+		case <-t.C:
+			c.JSON(http.StatusAccepted, gin.H{"error": fmt.Sprintf("the reload is still running after %s; GET /-/rules shows its outcome", opts.ReloadTimeout)})
 		}
-		c.JSON(http.StatusOK, m.Status())
 	})
 	r.POST("/-/explain", local, func(c *gin.Context) {
 		in, err := decodeInput(c.Request.Body)
