@@ -571,7 +571,7 @@ func testStatesBounded(t *testing.T, f Factory) {
 	t0 := e.clock.Now()
 	for _, s := range []store.State{
 		{Key: "p/a", Data: []byte("a"), LastActive: t0},
-		{Key: "p/b", Data: []byte("b"), LastActive: t0.Add(-time.Hour)}, // saved later, but less recently active
+		{Key: "p/b", Data: []byte("b"), LastActive: t0.Add(-time.Hour)},   // saved later, but less recently active
 		{Key: "p/a", Data: []byte("a2"), LastActive: t0.Add(time.Minute)}, // an update does not count twice
 	} {
 		if err := e.s.SaveState(e.ctx, s); err != nil {
