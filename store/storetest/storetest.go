@@ -194,6 +194,7 @@ func Run(t *testing.T, f Factory) {
 		{"ScanStatesMayWrite", testScanStatesMayWrite},
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ConcurrentAppenders", testConcurrentAppenders},
+		{"ConcurrentHandling", testConcurrentHandling},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
@@ -730,6 +731,69 @@ func testConcurrentAppenders(t *testing.T, f Factory) {
 	}
 	if !slices.IsSortedFunc(pend, func(a, b store.Event) int { return cmp.Compare(a.Seq, b.Seq) }) {
 		t.Error("Pending is not in sequence order")
+	}
+}
+
+// testConcurrentHandling runs lanes that append, record progress and
+// complete at once, while a reader lists and counts, as the gateway's
+// workers and its metrics do.
+func testConcurrentHandling(t *testing.T, f Factory) {
+	e := newEnv(t, f, store.Limits{})
+	const lanes, events = 6, 15
+	done := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := e.s.Pending(e.ctx); err != nil {
+				t.Errorf("Pending: %v", err)
+				return
+			}
+			if _, err := e.s.Stats(e.ctx); err != nil {
+				t.Errorf("Stats: %v", err)
+				return
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for l := range lanes {
+		wg.Go(func() {
+			lane := fmt.Sprintf("p/u%d", l)
+			for i := range events {
+				evs, err := e.s.Append(e.ctx, []store.NewEvent{ev(lane, "x")})
+				if err == nil {
+					err = e.s.Progress(e.ctx, evs[0].Seq, store.Progress{Plan: []byte("p"), StepsDone: 1})
+				}
+				if err == nil {
+					err = e.s.Complete(e.ctx, evs[0].Seq, store.Completion{
+						State:     &store.State{Key: lane, Data: []byte{byte(i)}, LastActive: e.clock.Now()},
+						DedupKeys: []string{fmt.Sprintf("m:%d.%d", l, i)}, DedupTTL: time.Hour,
+					})
+				}
+				if err != nil {
+					t.Errorf("lane %d event %d: %v", l, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	reader.Wait()
+	if st := e.stats(); st.Pending != 0 || st.PendingBytes != 0 || st.States != lanes {
+		t.Errorf("Stats = %+v, want nothing pending and %d states", st, lanes)
+	}
+	for l := range lanes {
+		if got, _ := e.state(fmt.Sprintf("p/u%d", l)); got != string([]byte{events - 1}) {
+			t.Errorf("lane %d state = %q, want the last event's", l, got)
+		}
+		if !e.seen(fmt.Sprintf("m:%d.%d", l, events-1)) {
+			t.Errorf("lane %d: last dedup key not seen", l)
+		}
 	}
 }
 
