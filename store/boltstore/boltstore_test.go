@@ -199,36 +199,6 @@ func TestOpenRefusesReadOnlyDir(t *testing.T) {
 	}
 }
 
-// TestGroupCommit checks that concurrent writers share commits: fewer
-// commits than writes.
-func TestGroupCommit(t *testing.T) {
-	s := open(t, t.TempDir(), store.Options{})
-	defer s.Close()
-	c0, w0 := s.Commits()
-	const writers, each = 32, 20
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for range each {
-				if _, err := s.Append(context.Background(), []store.NewEvent{{Lane: fmt.Sprintf("p/%d", w), Body: []byte("x")}}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	c1, w1 := s.Commits()
-	commits, writes := c1-c0, w1-w0
-	if writes != writers*each {
-		t.Fatalf("%d writes counted, want %d", writes, writers*each)
-	}
-	t.Logf("%d appends in %d commits", writes, commits)
-	if commits >= writes {
-		t.Errorf("%d appends took %d commits: concurrent appends did not share a commit", writes, commits)
-	}
-}
-
 // TestFailingWriteLeavesItsGroupCommitted checks that a write refused
 // (ErrFull) inside a group does not fail the other writes of the group.
 func TestFailingWriteLeavesItsGroupCommitted(t *testing.T) {
