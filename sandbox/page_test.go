@@ -278,6 +278,7 @@ func TestPlaygroundPhone(t *testing.T) {
 		}
 	}
 }
+
 // screenshot writes docs/playground.png.
 func (p *page) screenshot() {
 	p.t.Helper()
