@@ -2,15 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/rules"
 )
 
 // fakeProfileGraph is a Graph API that holds one Page's Messenger profile
@@ -19,6 +25,7 @@ type fakeProfileGraph struct {
 	mu      sync.Mutex
 	profile map[string]json.RawMessage
 	calls   []string
+	refuse  bool // answer POST with a Graph error
 }
 
 func newFakeProfileGraph(t *testing.T, live string) (*fakeProfileGraph, *httptest.Server) {
@@ -47,6 +54,11 @@ func newFakeProfileGraph(t *testing.T, live string) (*fakeProfileGraph, *httptes
 			data, _ := json.Marshal(g.profile)
 			fmt.Fprintf(w, `{"data":[%s]}`, data)
 		case http.MethodPost:
+			if g.refuse {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":{"message":"(#100) Invalid keys","type":"OAuthException","code":100}}`)
+				return
+			}
 			var set map[string]json.RawMessage
 			json.Unmarshal(body, &set)
 			for k, v := range set {
@@ -174,5 +186,58 @@ func TestProfileUsage(t *testing.T) {
 		if code == exitOK || !strings.Contains(errOut.String(), tt.want) {
 			t.Errorf("profile %v = exit %d, stderr %q; want a failure saying %q", tt.args, code, errOut.String(), tt.want)
 		}
+	}
+}
+
+// TestProfileSync applies the profile once per change, and does not try a
+// refused profile again until it changes.
+func TestProfileSync(t *testing.T) {
+	g, srv := newFakeProfileGraph(t, "")
+	client := messenger.NewClient(messenger.Options{BaseURL: srv.URL + "/v26.0", Tokens: messenger.StaticToken("tok"),
+		Logger: slog.New(slog.DiscardHandler), BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	s := newProfileSync(client, "tok", nil, slog.New(slog.DiscardHandler))
+	load := func(greeting string) *rules.File {
+		t.Helper()
+		f, err := rules.Parse("rules.yaml", []byte("version: 1\nprofile:\n  get_started: GO\n  greeting: "+greeting+
+			"\nrules:\n  - name: go\n    match: {postback: GO}\n    do: [reply: hi]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	ctx := context.Background()
+	calls := func() int { return len(g.recorded()) }
+
+	if err := s.Sync(ctx, load("Hello")); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls(); n != 2 {
+		t.Fatalf("first sync made %d calls, want GET and POST", n)
+	}
+	if st := s.Status(); len(st.Applied) != 1 || len(st.Errors) != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	if err := s.Sync(ctx, load("Hello")); err != nil || calls() != 2 {
+		t.Errorf("a reload with the same profile made calls (%d) or failed (%v)", calls(), err)
+	}
+
+	g.mu.Lock()
+	g.refuse = true
+	g.mu.Unlock()
+	if err := s.Sync(ctx, load("Bonjour")); err == nil {
+		t.Fatal("a refused profile gave no error")
+	}
+	n := calls()
+	if st := s.Status(); len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "code 100") {
+		t.Errorf("status after a refusal = %+v", st)
+	}
+	if err := s.Sync(ctx, load("Bonjour")); err != nil || calls() != n {
+		t.Errorf("the refused profile was tried again: %d calls, %v", calls()-n, err)
+	}
+	g.mu.Lock()
+	g.refuse = false
+	g.mu.Unlock()
+	if err := s.Sync(ctx, load("Hallo")); err != nil || calls() != n+2 {
+		t.Errorf("a changed profile after a refusal: %d calls, %v; want GET and POST", calls()-n, err)
 	}
 }
