@@ -314,9 +314,17 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 	if to.UserID == "" {
 		return fmt.Errorf("messenger: %s %s: no recipient", method, endpoint)
 	}
-	token, ok := c.o.Tokens.Token(to.PageID)
+	return c.callPage(ctx, method, endpoint, endpoint, to.PageID, query, body, out)
+}
+
+// callPage makes one Graph API call with retries with the token of pageID,
+// for calls about the Page itself (its Messenger profile) or about a user.
+// path is what is called; endpoint names it in errors, logs and metrics
+// (a user profile's path holds the user's ID, its endpoint does not).
+func (c *Client) callPage(ctx context.Context, method, path, endpoint, pageID string, query url.Values, body, out any) error {
+	token, ok := c.o.Tokens.Token(pageID)
 	if !ok {
-		return fmt.Errorf("%w %q (%s %s)", ErrNoToken, to.PageID, method, endpoint)
+		return fmt.Errorf("%w %q (%s %s)", ErrNoToken, pageID, method, endpoint)
 	}
 	var payload []byte
 	if body != nil {
@@ -327,7 +335,7 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 	}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		status, retry, err := c.once(ctx, method, endpoint, token, query, payload, out)
+		status, retry, err := c.once(ctx, method, path, endpoint, token, query, payload, out)
 		call := Call{Endpoint: endpoint, Outcome: OutcomeOK, HTTPStatus: status, Attempt: attempt, Duration: time.Since(start)}
 		if err == nil {
 			c.observe(call)
@@ -350,7 +358,7 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 
 // once makes one attempt. It returns the HTTP status (0 without a
 // response) and whether a failure is worth retrying.
-func (c *Client) once(ctx context.Context, method, endpoint, token string, query url.Values, payload []byte, out any) (status int, retry bool, err error) {
+func (c *Client) once(ctx context.Context, method, path, endpoint, token string, query url.Values, payload []byte, out any) (status int, retry bool, err error) {
 	q := url.Values{}
 	for k, v := range query {
 		q[k] = v
@@ -365,7 +373,7 @@ func (c *Client) once(ctx context.Context, method, endpoint, token string, query
 	if payload != nil {
 		rb = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.o.BaseURL+"/"+endpoint+"?"+q.Encode(), rb)
+	req, err := http.NewRequestWithContext(ctx, method, c.o.BaseURL+"/"+path+"?"+q.Encode(), rb)
 	if err != nil {
 		return 0, false, fmt.Errorf("messenger: %s %s: %w", method, endpoint, redactURL(err))
 	}

@@ -310,7 +310,7 @@ rules:
 
 	_, err = Parse("x.yaml", []byte("greeting: hi\n"))
 	want := "x.yaml:1:1: rules: missing, expected a list of rules, each with a name and do\n" +
-		"x.yaml:1:1: top level: unknown key \"greeting\", expected one of: version, apps, vars, pages, handover, tests, rules\n" +
+		"x.yaml:1:1: top level: unknown key \"greeting\", expected one of: version, apps, vars, pages, handover, profile, tests, rules\n" +
 		"x.yaml:1:1: version: missing, expected version: 1 at the top of the file"
 	if err == nil || err.Error() != want {
 		t.Errorf("err =\n%v\nwant\n%s", err, want)

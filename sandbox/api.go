@@ -19,6 +19,7 @@ func (e *Emulator) mountAPI(r gin.IRouter) {
 	r.POST("/agents/:app/:action", e.apiAgent)
 	r.GET("/state", e.apiState)
 	r.GET("/conversations/:psid", e.apiConversation)
+	r.GET("/users/:psid", e.apiUser)
 	r.GET("/events", e.apiEvents)
 }
 
@@ -113,8 +114,8 @@ func (e *Emulator) apiUserPostback(c *gin.Context) {
 		Payload string `json:"payload"`
 		Title   string `json:"title"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Payload == "" || len(in.Payload) > 1000 || utf8.RuneCountInString(in.Title) > 20 {
-		apiError(c, http.StatusBadRequest, `the body must be {"payload": "PAYLOAD", "title": "title"}: a payload of 1 to 1000 characters, an optional title of up to 20`)
+	if err := c.ShouldBindJSON(&in); err != nil || in.Payload == "" || len(in.Payload) > 1000 || utf8.RuneCountInString(in.Title) > maxPostbackTitle {
+		apiError(c, http.StatusBadRequest, `the body must be {"payload": "PAYLOAD", "title": "title"}: a payload of 1 to 1000 characters, an optional title of up to 80`)
 		return
 	}
 	it, ch, err := e.userPostback(id, in.Title, in.Payload)
@@ -292,4 +293,19 @@ func streamChanges(ctx context.Context, c *gin.Context, ch <-chan Change) {
 			c.Writer.Flush()
 		}
 	}
+}
+
+// maxPostbackTitle bounds a postback's title: a button's is at most 20
+// characters, a menu item's 30, an ice breaker's question longer.
+const maxPostbackTitle = 80
+
+// apiUser answers the user's name, as the emulated User Profile API gives
+// it, for the welcome screen of a user who has not written yet.
+func (e *Emulator) apiUser(c *gin.Context) {
+	id, ok := psid(c)
+	if !ok {
+		return
+	}
+	u := userProfileOf(id)
+	c.JSON(http.StatusOK, gin.H{"psid": id, "first_name": u.FirstName, "last_name": u.LastName})
 }

@@ -267,6 +267,12 @@ func (e *Emulator) authorize(p params) *graphError {
 // /PAGE_ID/EDGE.
 func (e *Emulator) graphEdge(method, path string, p params) (any, *graphError) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 1 && parts[0] != "me" && parts[0] != e.opt.PageID {
+		return e.graphUserProfile(method, parts[0], p) // GET /<PSID>: profile.go
+	}
+	if len(parts) == 2 && parts[1] == "messenger_profile" && (parts[0] == "me" || parts[0] == e.opt.PageID) {
+		return e.graphMessengerProfile(method, p) // profile.go
+	}
 	if len(parts) != 2 || (parts[0] != "me" && parts[0] != e.opt.PageID) {
 		return nil, errUnknownPath(path)
 	}

@@ -107,9 +107,12 @@ func checkMessage(m *messenger.Message) *graphError {
 			return errParam("param message[quick_replies][payload] must be at most 1000 characters")
 		}
 	}
+	if a := m.Attachment; a != nil && (a.Type != "template" || a.Payload.TemplateType == "generic") {
+		return checkRichAttachment(a) // rich.go
+	}
 	if a := m.Attachment; a != nil {
 		if a.Type != "template" || a.Payload.TemplateType != "button" {
-			return errParam("the sandbox supports only button template attachments")
+			return errParam("the sandbox supports button and generic templates and media attachments")
 		}
 		if a.Payload.Text == "" || utf8.RuneCountInString(a.Payload.Text) > 640 {
 			return errParam("param message[attachment][payload][text] must be 1 to 640 characters")

@@ -110,6 +110,23 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return &harness{t: t, url: base, emu: emu, gw: gw, client: client, file: f}
 }
 
+// applyProfile sets the rules file's profile on the emulated Page with the
+// gateway's Graph client, as threadgate profile apply does.
+func (h *harness) applyProfile() {
+	h.t.Helper()
+	want, ok := h.file.Profiles().For("")
+	if !ok {
+		h.t.Fatal("the rules file has no profile")
+	}
+	live, err := h.client.GetProfile(context.Background(), h.emu.PageID(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.client.ApplyProfilePlan(context.Background(), h.emu.PageID(), messenger.PlanProfile(want, live, false)); err != nil {
+		h.t.Fatalf("applying the profile: %v", err)
+	}
+}
+
 // do sends a JSON request and decodes the JSON answer.
 func (h *harness) do(method, path string, body any) (int, map[string]any) {
 	h.t.Helper()

@@ -48,7 +48,7 @@ func (e *Emulator) userMessage(psid, text, quickReply string) (Item, <-chan deli
 	if quickReply != "" {
 		msg.QuickReply = &messenger.InboundQuickReply{Payload: quickReply}
 	}
-	e.addItem(t, it)
+	it = e.addItem(t, it)
 	return it, e.queueWebhook(psid, it.Channel, messenger.Event{Sender: party(psid), Recipient: e.page(), Message: msg}), nil
 }
 
@@ -70,7 +70,7 @@ func (e *Emulator) userPostback(psid, title, payload string) (Item, <-chan deliv
 	if it.Channel == channelMessaging {
 		pb.Payload = payload
 	}
-	e.addItem(t, it)
+	it = e.addItem(t, it)
 	return it, e.queueWebhook(psid, it.Channel, messenger.Event{Sender: party(psid), Recipient: e.page(), Postback: pb}), nil
 }
 
@@ -117,10 +117,9 @@ func (e *Emulator) send(appID, psid string, msg *messenger.Message) (string, <-c
 	}
 	if a := msg.Attachment; a != nil {
 		it.Text = a.Payload.Text
-		for _, b := range a.Payload.Buttons {
-			it.Buttons = append(it.Buttons, Choice{Type: b.Type, Title: b.Title, Payload: b.Payload, URL: b.URL})
-		}
-		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type}}
+		it.Buttons = choices(a.Payload.Buttons)
+		richItem(&it, a) // rich.go
+		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type, Payload: messenger.AttachmentPayload{URL: a.Payload.URL}}}
 	}
 	if t.typing == appID {
 		t.typing = ""
