@@ -13,6 +13,7 @@ import (
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
 
@@ -602,6 +603,13 @@ func limitsTable() string {
 		{"one `when` expression", thousands(engine.MaxExprNodes) + " nodes (operators, names, values)", "at load"},
 		{"`handover.pause_on_human`", pauseOnHumanRange.String(), "at load"},
 		{"`handover.return_after_idle`", returnAfterIdleRange.String(), "at load"},
+		{"cards of one `reply` (a carousel)", fmt.Sprint(actions.MaxCards), "at load"},
+		{"`title` and `subtitle` of a card", chars(actions.MaxCardTextLen), "literal text at load; a template's result when it renders"},
+		{"`profile.greeting` (each locale)", chars(messenger.MaxGreetingLen), "at load"},
+		{"`profile.ice_breakers` (each locale)", fmt.Sprint(messenger.MaxIceBreakers), "at load"},
+		{"`profile.persistent_menu` items (each locale; flat, nested menus are refused)", fmt.Sprint(messenger.MaxMenuItems), "at load"},
+		{"`title` of a menu item", chars(messenger.MaxMenuTitleLen), "at load"},
+		{"a profile postback `payload` (Get Started, ice breaker, menu item)", chars(messenger.MaxProfilePayloadLen), "at load"},
 		{"the rules file", fmt.Sprintf("%d MiB", MaxFileBytes>>20), "at load"},
 		{"rules in one file", thousands(MaxRules), "at load"},
 		{"`range` in a template", "only over `.Transcript`, `.Groups` or `.Vars` (a range over a number could loop without bound); no `define`, `template` or `block`", "at load"},
