@@ -26,7 +26,7 @@
 //     release_thread_control), the owner set with SetThreadOwner (idle by
 //     default) for /me/thread_owner, and error 2500 for any other path.
 //
-// An Answer can be an HTTP status with a raw body, a Graph error
+// An Answer can be an HTTP status with a raw body (or none), a Graph error
 // (GraphError: code, subcode, fbtrace_id, is_transient), a connection
 // reset, a hang until Release (or until the request's context ends), or a
 // delay before the usual answer. Faults are switched on and off while the
@@ -148,11 +148,11 @@ func (m Match) fits(c *Call) bool {
 // Answer is how the server answers one call. The zero Answer is the Graph
 // API's usual answer.
 type Answer struct {
-	// Status is the HTTP status; 0 means 200, or the Error's status.
+	// Status and Body, when either is set, are written as they are: Body
+	// verbatim (even empty), with Status (200 when 0). When both are zero
+	// and Error is nil, the usual answer of the path is written.
 	Status int
-	// Body is written as it is. When Body is empty and Error is nil, the
-	// usual answer of the path is written, with Status when it is set.
-	Body string
+	Body   string
 	// Error, when set, is written as a Graph error body.
 	Error *GraphError
 	// Delay holds the answer back for this long, plus a random part of up
@@ -464,12 +464,12 @@ func (s *Server) write(w http.ResponseWriter, c *Call, a Answer) {
 		status, body := s.errorBody(*a.Error)
 		w.WriteHeader(status)
 		w.Write(body)
-	case a.Body != "":
+	case a.Status != 0 || a.Body != "":
 		w.WriteHeader(orDefault(a.Status, http.StatusOK))
 		io.WriteString(w, a.Body)
 	default:
 		status, body := s.usual(c)
-		w.WriteHeader(orDefault(a.Status, status))
+		w.WriteHeader(status)
 		w.Write(body)
 	}
 }

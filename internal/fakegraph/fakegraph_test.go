@@ -252,11 +252,13 @@ func TestRawAnswers(t *testing.T) {
 		fakegraph.Answer{Status: 500},
 		fakegraph.Answer{Status: 502, Body: "<html>proxy</html>"},
 		fakegraph.Answer{Body: `{"success":false}`},
+		fakegraph.Answer{Status: 200},
+		fakegraph.Answer{Delay: time.Millisecond},
 	)
 	for _, want := range []struct {
 		status int
 		body   string
-	}{{500, `{"recipient_id":"u1"}`}, {502, "<html>proxy</html>"}, {200, `{"success":false}`}} {
+	}{{500, ``}, {502, "<html>proxy</html>"}, {200, `{"success":false}`}, {200, ``}, {200, `{"recipient_id":"u1"}`}} {
 		status, body := raw(t, "POST", g.BaseURL()+"/me/messages", `{"recipient":{"id":"u1"},"sender_action":"typing_on"}`)
 		if status != want.status || body != want.body {
 			t.Errorf("got %d %q, want %d %q", status, body, want.status, want.body)
