@@ -58,15 +58,13 @@ func TestLimitsCountCharacters(t *testing.T) {
 		{"button payload over it", "/me/messages", func(u string) string { return message(u, button(chars(actions.MaxPayloadLen+1))) }, 400},
 	}
 	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			user := fmt.Sprint(2600 + i) // a thread of its own, owned by the bot
-			h.say(user, "hello")
-			h.waitFor("the echo", func(s State) bool { return said(s, user, "bot", "[bot] hello") })
-			status, out, _ := graphCall(t, h, http.MethodPost, tt.path, signed(testToken, testSecret, time.Now()), tt.body(user))
-			if code, _, _, msg := graphErr(out); status != tt.status || (status != 200 && code != 100) {
-				t.Errorf("HTTP %d code %d %q, want %d", status, code, msg, tt.status)
-			}
-		})
+		user := fmt.Sprint(2600 + i) // a thread of its own, owned by the bot
+		h.say(user, "hello")
+		h.waitFor("the echo to "+user, func(s State) bool { return said(s, user, "bot", "[bot] hello") })
+		status, out, _ := graphCall(t, h, http.MethodPost, tt.path, signed(testToken, testSecret, time.Now()), tt.body(user))
+		if code, _, _, msg := graphErr(out); status != tt.status || (status != 200 && code != 100) {
+			t.Errorf("%s: HTTP %d code %d %q, want %d", tt.name, status, code, msg, tt.status)
+		}
 	}
 }
 
