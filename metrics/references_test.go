@@ -388,7 +388,7 @@ func TestAlertingRules(t *testing.T) {
 				if r.Alert == "" || r.Record != "" {
 					t.Fatalf("group %s: a rule without alert, or a recording rule", g.Name)
 				}
-				if !model.LabelName(r.Alert).IsValid() || alerts[r.Alert] {
+				if !model.LegacyValidation.IsValidLabelName(r.Alert) || alerts[r.Alert] {
 					t.Errorf("alert name %q is invalid or repeated", r.Alert)
 				}
 				alerts[r.Alert] = true
