@@ -129,6 +129,7 @@ func (p *page) userSays(text string) {
 }
 
 func TestPlayground(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("testdata/playground.yaml")
 	if err != nil {
 		t.Fatal(err)

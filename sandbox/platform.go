@@ -197,8 +197,8 @@ func (e *Emulator) pass(appID, psid, target, metadata string) (<-chan delivery, 
 		return nil, errParam("param target_app_id must be the ID of an app connected to the Page")
 	case target == appID:
 		return nil, errParam("param target_app_id must be another app than the one making the call")
-	case len(metadata) > maxMetadataLen:
-		return nil, errMetadataTooLong
+	case checkMetadata(metadata) != nil:
+		return nil, checkMetadata(metadata)
 	}
 	owner := e.ownerOf(t)
 	if owner != appID && owner != "" {
@@ -224,8 +224,8 @@ func (e *Emulator) take(appID, psid, metadata string) (<-chan delivery, *graphEr
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > maxMetadataLen {
-		return nil, errMetadataTooLong
+	if gerr := checkMetadata(metadata); gerr != nil {
+		return nil, gerr
 	}
 	prev := e.ownerOf(t)
 	if prev == appID {
@@ -252,8 +252,8 @@ func (e *Emulator) request(appID, psid, metadata string) (<-chan delivery, *grap
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > maxMetadataLen {
-		return nil, errMetadataTooLong
+	if gerr := checkMetadata(metadata); gerr != nil {
+		return nil, gerr
 	}
 	owner := e.ownerOf(t)
 	if owner == appID {
