@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/fakegraph"
 )
 
 func TestClientProfileCalls(t *testing.T) {
@@ -15,8 +17,9 @@ func TestClientProfileCalls(t *testing.T) {
 	  "greeting":[{"locale":"default","text":"Hi {{user_first_name}}"}],
 	  "ice_breakers":[{"question":"Opening hours?","payload":"HOURS"}],
 	  "persistent_menu":[{"locale":"default","composer_input_disabled":false,"call_to_actions":[{"type":"postback","title":"Talk to a person","payload":"AGENT"}]}]}]}`
-	g := newFakeGraph(t, graphResponse{200, live}, graphResponse{200, `{"result":"success"}`})
-	c := g.client(nil, nil)
+	g := newGraph(t)
+	g.Script(fakegraph.Match{}, body(live), body(`{"result":"success"}`), body(`{"result":"success"}`))
+	c := client(g, nil, nil)
 	ctx := context.Background()
 
 	p, err := c.GetProfile(ctx, testPage, nil)
@@ -42,34 +45,35 @@ func TestClientProfileCalls(t *testing.T) {
 	if err := c.SetProfile(ctx, testPage, Profile{}); !errors.Is(err, ErrEmptyProfile) {
 		t.Errorf("SetProfile(empty) = %v, want ErrEmptyProfile", err)
 	}
-	got := g.requests()
+	got := g.Calls()
 	if len(got) != 3 {
 		t.Fatalf("%d requests, want 3", len(got))
 	}
-	if got[0].Method != http.MethodGet || got[0].Path != "/v26.0/me/messenger_profile" ||
+	if got[0].Method != http.MethodGet || got[0].Path != "/me/messenger_profile" ||
 		got[0].Query.Get("fields") != "get_started,greeting,ice_breakers,persistent_menu,commands" {
 		t.Errorf("GET = %+v", got[0])
 	}
-	if got[1].Method != http.MethodPost || got[1].Path != "/v26.0/me/messenger_profile" {
+	if got[1].Method != http.MethodPost || got[1].Path != "/me/messenger_profile" {
 		t.Errorf("POST = %+v", got[1])
 	}
-	jsonEqual(t, got[1].Body, `{"get_started":{"payload":"GO"}}`)
-	if got[2].Method != http.MethodDelete || got[2].Path != "/v26.0/me/messenger_profile" {
+	jsonEqual(t, string(got[1].RawBody), `{"get_started":{"payload":"GO"}}`)
+	if got[2].Method != http.MethodDelete || got[2].Path != "/me/messenger_profile" {
 		t.Errorf("DELETE = %+v", got[2])
 	}
-	jsonEqual(t, got[2].Body, `{"fields":["commands","ice_breakers"]}`)
+	jsonEqual(t, string(got[2].RawBody), `{"fields":["commands","ice_breakers"]}`)
 }
 
 func TestClientProfileRetries(t *testing.T) {
-	g := newFakeGraph(t, graphErr(500, 2, 0, "t1"), graphResponse{200, `{"data":[]}`})
-	p, err := g.client(nil, nil).GetProfile(context.Background(), testPage, []string{FieldGreeting})
+	g := newGraph(t)
+	g.Script(fakegraph.Match{}, graphErr(500, 2, 0, "t1"), body(`{"data":[]}`))
+	p, err := client(g, nil, nil).GetProfile(context.Background(), testPage, []string{FieldGreeting})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(p, Profile{}) {
 		t.Errorf("profile = %+v, want empty", p)
 	}
-	if n := len(g.requests()); n != 2 {
+	if n := len(g.Calls()); n != 2 {
 		t.Errorf("%d requests, want 2 (one retry)", n)
 	}
 }
@@ -156,9 +160,10 @@ func TestProfilePostbacks(t *testing.T) {
 }
 
 func TestClientUserProfile(t *testing.T) {
-	g := newFakeGraph(t, graphResponse{200, `{"first_name":"Anna","last_name":"Berg","profile_pic":"https://pic.example/a","locale":"sv_SE","timezone":1,"gender":"female","id":"2400000000000001"}`})
+	g := newGraph(t)
+	g.Script(fakegraph.Match{}, body(`{"first_name":"Anna","last_name":"Berg","profile_pic":"https://pic.example/a","locale":"sv_SE","timezone":1,"gender":"female","id":"2400000000000001"}`))
 	var calls []Call
-	c := g.client(nil, func(o *Options) { o.Observe = func(c Call) { calls = append(calls, c) } })
+	c := client(g, nil, func(o *Options) { o.Observe = func(c Call) { calls = append(calls, c) } })
 	p, err := c.UserProfile(context.Background(), testUser)
 	if err != nil {
 		t.Fatal(err)
@@ -167,8 +172,8 @@ func TestClientUserProfile(t *testing.T) {
 	if p != want {
 		t.Errorf("UserProfile = %+v, want %+v", p, want)
 	}
-	req := g.requests()[0]
-	if req.Path != "/v26.0/"+testPSID || req.Query.Get("fields") != "first_name,last_name,profile_pic,locale,timezone,gender" {
+	req := g.Calls()[0]
+	if req.Path != "/"+testPSID || req.Query.Get("fields") != "first_name,last_name,profile_pic,locale,timezone,gender" {
 		t.Errorf("request = %+v", req)
 	}
 	if len(calls) != 1 || calls[0].Endpoint != "user_profile" {

@@ -81,9 +81,9 @@ func TestUserAPILimitsCountCharacters(t *testing.T) {
 	}{
 		{"/sandbox/api/users/" + user + "/messages", map[string]string{"quick_reply": chars(actions.MaxPayloadLen), "text": "Yes"}, 200},
 		{"/sandbox/api/users/" + user + "/messages", map[string]string{"quick_reply": chars(actions.MaxPayloadLen + 1), "text": "Yes"}, 400},
-		{"/sandbox/api/users/" + user + "/postbacks", map[string]string{"payload": chars(actions.MaxPayloadLen), "title": chars(actions.MaxTitleLen)}, 200},
+		{"/sandbox/api/users/" + user + "/postbacks", map[string]string{"payload": chars(actions.MaxPayloadLen), "title": chars(maxPostbackTitle)}, 200},
 		{"/sandbox/api/users/" + user + "/postbacks", map[string]string{"payload": chars(actions.MaxPayloadLen + 1), "title": "A"}, 400},
-		{"/sandbox/api/users/" + user + "/postbacks", map[string]string{"payload": "P", "title": chars(actions.MaxTitleLen + 1)}, 400},
+		{"/sandbox/api/users/" + user + "/postbacks", map[string]string{"payload": "P", "title": chars(maxPostbackTitle + 1)}, 400},
 	}
 	for _, tt := range tests {
 		if status, out := h.do(http.MethodPost, tt.path, tt.body); status != tt.status {
