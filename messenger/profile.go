@@ -317,7 +317,7 @@ func (c *Client) SetProfile(ctx context.Context, pageID string, p Profile) error
 	if empty {
 		return ErrEmptyProfile
 	}
-	return c.callPage(ctx, http.MethodPost, "me/messenger_profile", "me/messenger_profile", pageID, nil, p, &json.RawMessage{})
+	return c.callPage(ctx, http.MethodPost, "me/messenger_profile", "me/messenger_profile", pageID, nil, p, validJSON{})
 }
 
 // DeleteProfileFields deletes fields from the Messenger profile of pageID
@@ -329,5 +329,5 @@ func (c *Client) DeleteProfileFields(ctx context.Context, pageID string, fields 
 	body := struct {
 		Fields []string `json:"fields"`
 	}{fields}
-	return c.callPage(ctx, http.MethodDelete, "me/messenger_profile", "me/messenger_profile", pageID, nil, body, &json.RawMessage{})
+	return c.callPage(ctx, http.MethodDelete, "me/messenger_profile", "me/messenger_profile", pageID, nil, body, validJSON{})
 }
