@@ -209,13 +209,18 @@ func TestWatchTestFile(t *testing.T) {
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
 	m, _, _ := watched(t, path, WatchFS, time.Hour)
-	replaceFile(t, filepath.Join(dir, "rules.test.yaml"), "cases:\n  - name: answers v2\n    message: ping\n    expect: {actions: [reply: v2]}\n")
+	// Arming the watch triggers a reload of its own; once a change of the
+	// rules file has loaded, that trigger is used up, and only the watch
+	// of the test file can bring the next reload.
+	replaceFile(t, path, versionFile("v2"))
+	poll.Until(t, "the rules answer v2", func() bool { return answer(m) == "v2" })
+	replaceFile(t, filepath.Join(dir, "rules.test.yaml"), "cases:\n  - name: answers v3\n    message: ping\n    expect: {actions: [reply: v3]}\n")
 	poll.Until(t, "the failing test to be reported", func() bool {
 		st := m.Status()
 		return !st.LastAttemptOK && len(st.LastError) == 1
 	})
-	writeFile(t, path, versionFile("v2"))
-	poll.Until(t, "v2 with its test passing", func() bool { return answer(m) == "v2" && m.Status().Tests == 1 })
+	writeFile(t, path, versionFile("v3"))
+	poll.Until(t, "v3 with its test passing", func() bool { return answer(m) == "v3" && m.Status().Tests == 1 })
 }
 
 // TestRequestWithWatchOff checks that with no watch, only explicit
