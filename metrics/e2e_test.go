@@ -19,6 +19,7 @@ import (
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
@@ -341,15 +342,15 @@ func checkLogs(t *testing.T, out string) {
 // the queue gauges and the queue_full outcome.
 func TestQueueFull(t *testing.T) {
 	t.Parallel()
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	m := metrics.New(metrics.Options{Now: func() time.Time { return t0.Add(42 * time.Second) }})
+	clock := fakeclock.New(fakeclock.Start)
+	m := metrics.New(metrics.Options{Now: clock.Now})
 	set := testRules(t)
 	gw := gateway.New(gateway.Config{
 		Rules:     func() *engine.Set { return set },
 		Platform:  messenger.NewClient(messenger.Options{BaseURL: "http://127.0.0.1:1", Tokens: messenger.StaticToken(testToken)}),
 		QueueSize: 2,
 		Observer:  m,
-		Now:       func() time.Time { return t0 },
+		Now:       clock.Now,
 	})
 	if err := m.WatchQueue(gw.Queue(), 2); err != nil {
 		t.Fatal(err)
@@ -366,6 +367,7 @@ func TestQueueFull(t *testing.T) {
 	if got := post(t, srv.URL, two, ""); got != 503 {
 		t.Errorf("webhook over the bound: HTTP %d, want 503", got)
 	}
+	clock.Advance(42 * time.Second) // the event waits in the queue
 	s, err := metricstest.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

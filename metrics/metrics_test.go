@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
 	"github.com/threadgate/threadgate/metrics/metricstest"
@@ -285,8 +286,9 @@ func TestObserveReloadHashLabel(t *testing.T) {
 
 func TestWatchQueue(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	m := metrics.New(metrics.Options{Now: func() time.Time { return now }})
+	clock := fakeclock.New(fakeclock.Start)
+	m := metrics.New(metrics.Options{Now: clock.Now})
+	now := clock.Now()
 	q := gateway.NewMemoryQueue(10)
 	if err := m.WatchQueue(q, 10); err != nil {
 		t.Fatal(err)

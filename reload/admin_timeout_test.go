@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/threadgate/threadgate/internal/poll"
 )
 
 // A reload that hangs (a stuck network mount, say) never holds the caller
 // of POST /-/reload past the timeout, and the rules in force keep answering
 // events meanwhile.
 func TestReloadTimeoutAnswers202(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(path, []byte(twoRuleFile("v0")), 0o644); err != nil {
 		t.Fatal(err)
@@ -51,5 +54,5 @@ func TestReloadTimeoutAnswers202(t *testing.T) {
 		t.Error("the rules in force changed while the reload hung")
 	}
 	close(release)
-	eventually(t, "the reload to finish once the read returned", func() bool { return m.Rules().Rule("second-v1") != nil })
+	poll.Until(t, "the reload to finish once the read returned", func() bool { return m.Rules().Rule("second-v1") != nil })
 }

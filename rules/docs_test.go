@@ -35,6 +35,8 @@ func generatedBlocks() []struct{ name, body string } {
 
 // TestFormatReferenceTables keeps the tables of docs/format.md that come
 // from code (match keys, actions, limits) equal to what the code says.
+// It is not parallel: with -update it rewrites docs/format.md, which
+// parallel tests read, and sequential tests end before parallel ones start.
 func TestFormatReferenceTables(t *testing.T) {
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
@@ -72,6 +74,7 @@ func TestFormatReferenceTables(t *testing.T) {
 // docs/format.md mention every key, variable, field and function the code
 // knows, so that a key added to a table cannot go undocumented.
 func TestFormatReferenceNamesEverything(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
 		t.Fatalf("read the format reference: %v", err)
@@ -124,6 +127,7 @@ func TestFormatReferenceNamesEverything(t *testing.T) {
 // docs/format.md (a ```yaml block that starts with version: 1) and runs its
 // rule tests, so that the examples never drift from the format.
 func TestFormatReferenceExamples(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
 		t.Fatalf("read the format reference: %v", err)
@@ -181,6 +185,7 @@ func yamlBlocks(md string) []codeBlock {
 }
 
 func TestReplaceGenerated(t *testing.T) {
+	t.Parallel()
 	const begin, end = "<!-- BEGIN GENERATED: x -->\n", "<!-- END GENERATED: x -->\n"
 	tests := []struct {
 		name, doc, want, err string
@@ -216,6 +221,7 @@ func TestReplaceGenerated(t *testing.T) {
 }
 
 func TestSchemaRendering(t *testing.T) {
+	t.Parallel()
 	str := map[string]any{"type": "string", "minLength": 1}
 	tmpl := map[string]any{"type": "string", "anyOf": []any{map[string]any{"maxLength": 10}, map[string]any{"pattern": `\{\{`}}}
 	values := []struct {

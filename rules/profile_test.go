@@ -12,6 +12,7 @@ import (
 // TestProfilePerPage decodes a per-Page profile section and compares the
 // Graph API JSON of each Page's profile with a golden file.
 func TestProfilePerPage(t *testing.T) {
+	t.Parallel()
 	f, err := Load("testdata/good/profile-pages.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +43,7 @@ func TestProfilePerPage(t *testing.T) {
 }
 
 func TestProfileShared(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
