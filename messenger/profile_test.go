@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/internal/fakegraph"
 )
 
@@ -185,7 +186,7 @@ func TestClientUserProfile(t *testing.T) {
 }
 
 func TestUserProfileCache(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
+	clock := fakeclock.New(fakeclock.Start)
 	fetches := map[string]int{}
 	refuse := map[string]bool{"refused": true}
 	fetch := func(_ context.Context, to Recipient) (UserProfile, error) {
@@ -195,7 +196,7 @@ func TestUserProfileCache(t *testing.T) {
 		}
 		return UserProfile{FirstName: strings.ToUpper(to.UserID)}, nil
 	}
-	c := NewUserProfileCache(fetch, time.Hour, 2, func() time.Time { return now })
+	c := NewUserProfileCache(fetch, time.Hour, 2, clock.Now)
 	get := func(id string) (UserProfile, error) {
 		return c.Get(context.Background(), Recipient{PageID: "p", UserID: id})
 	}
@@ -219,7 +220,7 @@ func TestUserProfileCache(t *testing.T) {
 	if c.Len() != 2 {
 		t.Errorf("Len = %d after eviction, want 2", c.Len())
 	}
-	now = now.Add(time.Hour)
+	clock.Advance(time.Hour)
 	get("bo")
 	if fetches["bo"] != 2 {
 		t.Errorf("bo fetched %d times, want 2 (once more after the TTL)", fetches["bo"])
