@@ -24,13 +24,13 @@ var errCorrupt = errors.New("redisstore: a value in Redis cannot be decoded (wri
 
 type encoder struct{ b []byte }
 
-func newEncoder() *encoder             { return &encoder{b: []byte{formatVersion}} }
-func (e *encoder) uint(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int64)        { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(v []byte)     { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) string(v string)    { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) time(t time.Time)   { e.int(unixNano(t)) }
-func (e *encoder) result() string     { return string(e.b) }
+func newEncoder() *encoder          { return &encoder{b: []byte{formatVersion}} }
+func (e *encoder) uint(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)      { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) bytes(v []byte)   { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *encoder) string(v string)  { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *encoder) time(t time.Time) { e.int(unixNano(t)) }
+func (e *encoder) result() string   { return string(e.b) }
 func (e *encoder) optional(ok bool) {
 	if ok {
 		e.uint(1)
@@ -38,7 +38,7 @@ func (e *encoder) optional(ok bool) {
 		e.uint(0)
 	}
 }
-func (e *encoder) ints(vs ...int)     {
+func (e *encoder) ints(vs ...int) {
 	for _, v := range vs {
 		e.int(int64(v))
 	}
@@ -97,10 +97,10 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) string() string   { return string(d.bytes()) }
-func (d *decoder) time() time.Time  { return fromUnixNano(d.int()) }
-func (d *decoder) intv() int        { return int(d.int()) }
-func (d *decoder) optional() bool   { return d.uint() == 1 }
+func (d *decoder) string() string  { return string(d.bytes()) }
+func (d *decoder) time() time.Time { return fromUnixNano(d.int()) }
+func (d *decoder) intv() int       { return int(d.int()) }
+func (d *decoder) optional() bool  { return d.uint() == 1 }
 
 // done returns the decoding error, or errCorrupt when bytes are left over.
 func (d *decoder) done() error {

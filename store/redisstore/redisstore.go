@@ -109,6 +109,12 @@ func OpenClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
+	if co.MaxRetries == 0 {
+		// A script whose reply was lost may have run: retrying it could
+		// append a webhook's events twice. Fail instead (503, or the
+		// handler's own retry).
+		co.MaxRetries = -1
+	}
 	s := &Store{
 		rdb:        redis.NewClient(co),
 		clientOpts: co,
