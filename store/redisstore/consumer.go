@@ -37,6 +37,12 @@ type ConsumerOptions struct {
 	LeaseTTL time.Duration
 	// Buffer is the capacity of the deliveries channel (default 256).
 	Buffer int
+	// DrainTimeout bounds how long a partition given up to balance the
+	// fleet (a replica joined) stays held after its last delivery, so
+	// that the events already delivered finish here rather than run again
+	// on the next owner (default 2×LeaseTTL). Events still unfinished
+	// then are handed over from their recorded progress.
+	DrainTimeout time.Duration
 }
 
 // Delivery is a pending event handed to the replica that holds its
@@ -95,6 +101,7 @@ type Consumer struct {
 	ttl    time.Duration
 	every  time.Duration
 	block  time.Duration
+	drain  time.Duration
 	out    chan Delivery
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -113,9 +120,30 @@ type Consumer struct {
 type session struct {
 	part   int
 	lease  string // "token:owner"
-	cursor string // the last stream ID delivered, "0" for none
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// Under Consumer.mu:
+	cursor     string    // the last stream ID delivered, "0" for none
+	drainUntil time.Time // non-zero while draining: deliver nothing more, release when unfinished is empty or then
+
+	// unfinished holds the sequence numbers delivered and not yet
+	// completed or dead-lettered.
+	mu         sync.Mutex
+	unfinished map[uint64]bool
+}
+
+// finished notes that the event seq no longer needs this session.
+func (ss *session) finished(seq uint64) {
+	ss.mu.Lock()
+	delete(ss.unfinished, seq)
+	ss.mu.Unlock()
+}
+
+func (ss *session) busy() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return len(ss.unfinished) > 0
 }
 
 // Consume starts the replica's membership: from now on Progress, Complete
@@ -134,6 +162,9 @@ func (s *Store) Consume(ctx context.Context, o ConsumerOptions) (*Consumer, erro
 	if o.Buffer <= 0 {
 		o.Buffer = 256
 	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 2 * o.LeaseTTL
+	}
 	if o.ID == "" {
 		o.ID = defaultID()
 	}
@@ -148,6 +179,7 @@ func (s *Store) Consume(ctx context.Context, o ConsumerOptions) (*Consumer, erro
 		ttl:    o.LeaseTTL,
 		every:  o.LeaseTTL / 3,
 		block:  min(o.LeaseTTL/3, 250*time.Millisecond),
+		drain:  o.DrainTimeout,
 		out:    make(chan Delivery, o.Buffer),
 		cancel: cancel,
 		held:   map[int]*session{},
@@ -304,20 +336,7 @@ func (c *Consumer) tick(ctx context.Context, validUntil time.Time) time.Time {
 		}
 	}
 	share := (c.s.parts + max(replicas, 1) - 1) / max(replicas, 1)
-	var release []*session
-	if excess := len(c.held) - share; excess > 0 {
-		parts := make([]int, 0, len(c.held))
-		for p := range c.held {
-			parts = append(parts, p)
-		}
-		slices.Sort(parts)
-		for _, p := range parts[len(parts)-excess:] {
-			ss := c.held[p]
-			ss.cancel()
-			delete(c.held, p)
-			release = append(release, ss)
-		}
-	}
+	release := c.balance(share, time.Now())
 	want := share - len(c.held)
 	c.mu.Unlock()
 	for _, ss := range release {
@@ -331,6 +350,44 @@ func (c *Consumer) tick(ctx context.Context, validUntil time.Time) time.Time {
 		c.acquire(ctx, want)
 	}
 	return validUntil
+}
+
+// balance drains the partitions held beyond share (the highest first):
+// it delivers nothing more from them and gives them up once the events
+// delivered are finished or the drain timeout passed. It returns the
+// sessions to release, already removed from c.held. c.mu is held.
+func (c *Consumer) balance(share int, now time.Time) []*session {
+	parts := make([]int, 0, len(c.held))
+	draining := 0
+	for p, ss := range c.held {
+		parts = append(parts, p)
+		if !ss.drainUntil.IsZero() {
+			draining++
+		}
+	}
+	slices.Sort(parts)
+	excess := len(c.held) - share
+	for i := len(parts) - 1; i >= 0; i-- {
+		ss := c.held[parts[i]]
+		switch {
+		case draining < excess && ss.drainUntil.IsZero():
+			ss.drainUntil = now.Add(c.drain)
+			draining++
+		case draining > excess && !ss.drainUntil.IsZero():
+			ss.drainUntil = time.Time{} // a replica left meanwhile: keep it
+			draining--
+		}
+	}
+	var release []*session
+	for _, p := range parts {
+		ss := c.held[p]
+		if !ss.drainUntil.IsZero() && (!ss.busy() || now.After(ss.drainUntil)) {
+			ss.cancel()
+			delete(c.held, p)
+			release = append(release, ss)
+		}
+	}
+	return release
 }
 
 // acquire takes up to want free partitions.
@@ -351,8 +408,8 @@ func (c *Consumer) acquire(ctx context.Context, want int) {
 		part, token, expired := int(res[i]), res[i+1], res[i+2] == 1
 		sctx, cancel := context.WithCancel(ctx)
 		lease := strconv.FormatInt(token, 10) + ":" + c.id
-		ss := &session{part: part, lease: lease, cursor: "0", cancel: cancel}
-		ss.ctx = withFence(sctx, fence{partition: part, lease: lease})
+		ss := &session{part: part, lease: lease, cursor: "0", cancel: cancel, unfinished: map[uint64]bool{}}
+		ss.ctx = withFence(sctx, fence{partition: part, lease: lease, session: ss})
 		c.held[part] = ss
 		c.acquired.Add(1)
 		if expired {
@@ -383,8 +440,12 @@ func (c *Consumer) readLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		sessions := make([]*session, 0, len(c.held))
+		cursors := make([]string, 0, len(c.held))
 		for _, ss := range c.held {
-			sessions = append(sessions, ss)
+			if ss.drainUntil.IsZero() {
+				sessions = append(sessions, ss)
+				cursors = append(cursors, ss.cursor)
+			}
 		}
 		c.mu.Unlock()
 		if len(sessions) == 0 {
@@ -399,9 +460,7 @@ func (c *Consumer) readLoop(ctx context.Context) {
 		for _, ss := range sessions {
 			streams = append(streams, c.s.partKey(ss.part))
 		}
-		for _, ss := range sessions {
-			streams = append(streams, ss.cursor)
-		}
+		streams = append(streams, cursors...)
 		res, err := c.rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 100, Block: c.block}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
@@ -437,6 +496,9 @@ func (c *Consumer) deliver(ctx context.Context, ss *session, msgs []redis.XMessa
 		return ctx.Err() == nil // read again from the same cursor
 	}
 	for _, ev := range evs {
+		ss.mu.Lock()
+		ss.unfinished[ev.Seq] = true
+		ss.mu.Unlock()
 		select {
 		case c.out <- Delivery{Event: ev, Partition: ss.part, ctx: ss.ctx}:
 		case <-ss.ctx.Done():

@@ -364,3 +364,54 @@ func TestRedisRestartFailsClearlyThenRecovers(t *testing.T) {
 		t.Error("the event appended before the outage has no sequence number")
 	}
 }
+
+// laneIn returns a lane of partition part.
+func laneIn(t *testing.T, s *Store, part int) string {
+	t.Helper()
+	for i := range 10000 {
+		if lane := fmt.Sprintf("p/u%d", i); s.Partition(lane) == part {
+			return lane
+		}
+	}
+	t.Fatalf("no lane of partition %d", part)
+	return ""
+}
+
+func TestRebalanceDrainsDeliveredEvents(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	f := newFleet(t, srv, 4)
+	s := f.store()
+	a, err := s.Consume(context.Background(), ConsumerOptions{ID: "a", LeaseTTL: testLeaseTTL, DrainTimeout: time.Hour})
+	if err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	ra := &replica{name: "a", s: s, c: a}
+	f.wantSplit(ra)
+	// Partition 3 is the first a gives up when b joins.
+	evs, err := s.Append(context.Background(), []store.NewEvent{{Lane: laneIn(t, s, 3), Body: []byte("x")}})
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	d := <-a.Deliveries()
+
+	b := f.join("b")
+	poll.UntilNil(t, "a to give up partition 2 and keep 3 while its event runs", func() error {
+		if h := a.Held(); !slices.Equal(h, []int{0, 1, 3}) {
+			return fmt.Errorf("a holds %v", h)
+		}
+		return nil
+	})
+	select {
+	case db := <-b.c.Deliveries():
+		t.Fatalf("b got event %d while a still handles it", db.Event.Seq)
+	default:
+	}
+	if err := s.Complete(context.WithoutCancel(d.Context()), evs[0].Seq, store.Completion{}); err != nil {
+		t.Fatalf("a's Complete while draining: %v", err)
+	}
+	f.wantSplit(ra, b)
+	if d.Context().Err() == nil {
+		t.Error("the delivery's context is not done after a gave its partition up")
+	}
+}

@@ -8,6 +8,7 @@ import "context"
 type fence struct {
 	partition int
 	lease     string
+	session   *session // told when the event is finished
 }
 
 type fenceKey struct{}

@@ -379,6 +379,16 @@ func decodeFields(v map[string]any) (store.Event, error) {
 	return store.Event{Lane: lane, Body: []byte(body), Accepted: fromUnixNano(accNs), ReplayOf: replayOf}, nil
 }
 
+// finished tells the session of the fence ctx carries, if any, that the
+// event seq no longer needs it, when err says the event left the pending
+// set or is no longer this replica's.
+func finished(ctx context.Context, seq uint64, err error) {
+	f, ok := ctx.Value(fenceKey{}).(fence)
+	if ok && f.session != nil && (err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrLeaseLost)) {
+		f.session.finished(seq)
+	}
+}
+
 // fenceArgs returns the fence a context carries as script arguments
 // (partition, lease value), empty ones for none, or ErrUnfenced.
 func (s *Store) fenceArgs(ctx context.Context) ([]any, error) {
@@ -438,7 +448,9 @@ func (s *Store) Complete(ctx context.Context, seq uint64, c store.Completion) er
 	}
 	args := append([]any{s.prefix, seq}, fa...)
 	args = append(args, s.completionArgs(c)...)
-	return s.fail(fmt.Sprintf("complete event %d", seq), completeScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	err = s.fail(fmt.Sprintf("complete event %d", seq), completeScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	finished(ctx, seq, err)
+	return err
 }
 
 // DeadLetter implements store.Store. Called with a delivery's context, it
@@ -457,7 +469,9 @@ func (s *Store) DeadLetter(ctx context.Context, seq uint64, f store.Failure, c s
 	args := append([]any{s.prefix, seq}, fa...)
 	args = append(args, encodeFailure(f), s.limits.MaxDeadLetters)
 	args = append(args, s.completionArgs(c)...)
-	return s.fail(fmt.Sprintf("dead-letter event %d", seq), deadLetterScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	err = s.fail(fmt.Sprintf("dead-letter event %d", seq), deadLetterScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	finished(ctx, seq, err)
+	return err
 }
 
 // DeadLetters implements store.Store.
