@@ -174,7 +174,7 @@ func (s *Store) Consume(ctx context.Context, o ConsumerOptions) (*Consumer, erro
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Consumer{
 		s:      s,
-		rdb:    redis.NewClient(s.clientOpts),
+		rdb:    newClient(s.clientOpts, s.observe),
 		id:     o.ID,
 		ttl:    o.LeaseTTL,
 		every:  o.LeaseTTL / 3,

@@ -16,6 +16,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/threadgate/threadgate/store"
 )
@@ -71,12 +73,16 @@ type Options struct {
 	// Prefix starts every key (default DefaultPrefix). Two gateways on
 	// one Redis need two prefixes (or two DBs).
 	Prefix string
+	// Observe, when set, is told of every call to Redis the store and
+	// its Consumer make, for metrics.
+	Observe Observer
 }
 
 // Store is a store.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	rdb        *redis.Client
 	clientOpts *redis.Options
+	observe    Observer
 	prefix     string
 	parts      int
 	limits     store.Limits
@@ -116,7 +122,8 @@ func OpenClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 		co.MaxRetries = -1
 	}
 	s := &Store{
-		rdb:        redis.NewClient(co),
+		rdb:        newClient(co, o.Observe),
+		observe:    o.Observe,
 		clientOpts: co,
 		prefix:     o.Prefix,
 		parts:      o.Partitions,
@@ -133,6 +140,21 @@ func OpenClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 		return nil, fmt.Errorf("redisstore: the data under prefix %q in Redis %s has %d partitions, not %d: every replica must use %d (changing it would reorder users' events)", s.prefix, co.Addr, n, o.Partitions, n)
 	}
 	return s, nil
+}
+
+// newClient returns a client with the observer's hook, if any.
+func newClient(co *redis.Options, observe Observer) *redis.Client {
+	// CLIENT SETINFO (Redis 7.2) and CLIENT MAINT_NOTIFICATIONS (Redis 8)
+	// would each cost every new connection an error from Redis 7.0.
+	co.DisableIdentity = true
+	if co.MaintNotificationsConfig == nil {
+		co.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	}
+	c := redis.NewClient(co)
+	if observe != nil {
+		c.AddHook(observeHook{observe: observe})
+	}
+	return c
 }
 
 // redactURLError returns err's message without anything after "://",
@@ -261,49 +283,24 @@ func (s *Store) Pending(ctx context.Context) ([]store.Event, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	parts := make([]int, s.parts)
-	for i := range parts {
-		parts[i] = i
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, s.parts)
+	for p := range s.parts {
+		cmds[p] = pipe.XRange(ctx, s.partKey(p), "-", "+")
 	}
-	var out []store.Event
-	for _, p := range parts {
-		evs, err := s.readPartition(ctx, p, "-", 0)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, evs...)
-	}
-	slices.SortFunc(out, func(a, b store.Event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	return out, nil
-}
-
-// readPartition returns the pending events of partition part after the
-// stream ID after ("-" for all), at most count (0 for all), with their
-// progress.
-func (s *Store) readPartition(ctx context.Context, part int, after string, count int64) ([]store.Event, error) {
-	start := after
-	if after != "-" {
-		start = "(" + after
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.fail("read the partitions", err)
 	}
 	var msgs []redis.XMessage
-	var err error
-	if count > 0 {
-		msgs, err = s.rdb.XRangeN(ctx, s.partKey(part), start, "+", count).Result()
-	} else {
-		msgs, err = s.rdb.XRange(ctx, s.partKey(part), start, "+").Result()
+	for _, c := range cmds {
+		msgs = append(msgs, c.Val()...)
 	}
+	out, err := s.withProgress(ctx, msgs)
 	if err != nil {
-		return nil, s.fail(fmt.Sprintf("read partition %d", part), err)
+		return nil, err
 	}
-	return s.withProgress(ctx, msgs)
+	slices.SortFunc(out, func(a, b store.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
 }
 
 func (s *Store) partKey(part int) string { return s.key("s:", strconv.Itoa(part)) }
