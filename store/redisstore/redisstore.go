@@ -142,15 +142,17 @@ func OpenClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 	return s, nil
 }
 
-// newClient returns a client with the observer's hook, if any.
+// newClient returns a client with its own copy of co and the observer's
+// hook, if any.
 func newClient(co *redis.Options, observe Observer) *redis.Client {
+	own := *co
 	// CLIENT SETINFO (Redis 7.2) and CLIENT MAINT_NOTIFICATIONS (Redis 8)
 	// would each cost every new connection an error from Redis 7.0.
-	co.DisableIdentity = true
-	if co.MaintNotificationsConfig == nil {
-		co.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	own.DisableIdentity = true
+	if own.MaintNotificationsConfig == nil {
+		own.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
-	c := redis.NewClient(co)
+	c := redis.NewClient(&own)
 	if observe != nil {
 		c.AddHook(observeHook{observe: observe})
 	}
