@@ -311,7 +311,15 @@ func (c *Consumer) tick(ctx context.Context, validUntil time.Time) time.Time {
 	}
 	c.mu.Unlock()
 	args := append([]any{c.s.prefix, c.ttl.Milliseconds(), c.id}, held...)
-	res, err := renewScript.Run(ctx, c.rdb, c.s.keys(), args...).Int64Slice()
+	// A renewal that hangs (a network split) must not keep this replica
+	// handling events past its leases: it gives up when they end.
+	deadline := validUntil
+	if len(held) == 0 {
+		deadline = sent.Add(c.ttl)
+	}
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	res, err := renewScript.Run(rctx, c.rdb, c.s.keys(), args...).Int64Slice()
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			c.errs.Add(1)

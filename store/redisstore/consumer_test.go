@@ -415,3 +415,61 @@ func TestRebalanceDrainsDeliveredEvents(t *testing.T) {
 		t.Error("the delivery's context is not done after a gave its partition up")
 	}
 }
+
+func TestFleetKeepsEachUsersOrder(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	f := newFleet(t, srv, 16)
+	rs := []*replica{f.join("a"), f.join("b"), f.join("c")}
+	f.wantSplit(rs...)
+	h := &handled{byLane: map[string][]uint64{}}
+	got := make(chan store.Event, 1000)
+	var handlers sync.WaitGroup
+	for _, r := range rs {
+		handlers.Go(func() { handle(t, r, h, func(store.Event) bool { return false }, got) })
+	}
+
+	// 50 users write five messages each; each message reaches the next
+	// replica round-robin, users at once.
+	const users, perUser = 50, 5
+	var writers sync.WaitGroup
+	for u := range users {
+		writers.Go(func() {
+			for i := range perUser {
+				r := rs[(u+i)%len(rs)]
+				if _, err := r.s.Append(context.Background(), []store.NewEvent{{Lane: fmt.Sprintf("p/u%d", u), Body: []byte(fmt.Sprint(i))}}); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	poll.UntilNil(t, "every message completed", func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.count != users*perUser {
+			return fmt.Errorf("%d of %d completed", h.count, users*perUser)
+		}
+		return nil
+	})
+	for _, r := range rs {
+		if err := r.c.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}
+	handlers.Wait()
+	close(got)
+	bodies := map[string][]string{}
+	for ev := range got {
+		bodies[ev.Lane] = append(bodies[ev.Lane], string(ev.Body))
+	}
+	for u := range users {
+		lane := fmt.Sprintf("p/u%d", u)
+		if want := []string{"0", "1", "2", "3", "4"}; !slices.Equal(bodies[lane], want) {
+			t.Errorf("%s handled %v, want %v once each in order", lane, bodies[lane], want)
+		}
+		if seqs := h.byLane[lane]; !slices.IsSorted(seqs) {
+			t.Errorf("%s completed out of order: %v", lane, seqs)
+		}
+	}
+}
