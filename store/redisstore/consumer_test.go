@@ -14,9 +14,11 @@ import (
 	"github.com/threadgate/threadgate/store"
 )
 
-// testLeaseTTL is short so that takeovers happen quickly; the tests never
-// assert how quickly.
-const testLeaseTTL = 300 * time.Millisecond
+// testLeaseTTL is short so that takeovers happen quickly (the tests never
+// assert how quickly), and long enough that a replica starved of CPU on a
+// loaded machine under the race detector still renews in time: the tests
+// count on leases that change hands only when they make them.
+const testLeaseTTL = time.Second
 
 // replica is one in-process "replica": its own store (own connections) and
 // consumer.
@@ -88,6 +90,7 @@ func (f *fleet) wantSplit(rs ...*replica) {
 }
 
 func TestLeasesSplitEvenlyAsReplicasJoinAndLeave(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	f := newFleet(t, srv, 12)
 	a := f.join("a")
@@ -157,6 +160,7 @@ func handle(t *testing.T, r *replica, h *handled, hold func(store.Event) bool, g
 }
 
 func TestTakeoverOfAKilledReplicaResumesFromProgress(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	f := newFleet(t, srv, 12)
 	a, b, c := f.join("a"), f.join("b"), f.join("c")
@@ -258,6 +262,7 @@ func TestTakeoverOfAKilledReplicaResumesFromProgress(t *testing.T) {
 }
 
 func TestStaleOwnerIsFenced(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	f := newFleet(t, srv, 4)
 	a := f.join("a")
@@ -307,6 +312,7 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 }
 
 func TestRedisRestartFailsClearlyThenRecovers(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{AppendFsyncAlways: true})
 	f := newFleet(t, srv, 4)
 	r := f.join("a")
@@ -378,6 +384,7 @@ func laneIn(t *testing.T, s *Store, part int) string {
 }
 
 func TestRebalanceDrainsDeliveredEvents(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	f := newFleet(t, srv, 4)
 	s := f.store()
@@ -417,6 +424,7 @@ func TestRebalanceDrainsDeliveredEvents(t *testing.T) {
 }
 
 func TestFleetKeepsEachUsersOrder(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	f := newFleet(t, srv, 16)
 	rs := []*replica{f.join("a"), f.join("b"), f.join("c")}

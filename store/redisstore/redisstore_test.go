@@ -30,6 +30,7 @@ func open(t testing.TB, url string, o Options) *Store {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	storetest.Run(t, storetest.Factory{
 		New: func(t *testing.T, o store.Options) store.Store {
@@ -46,6 +47,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{Password: "s3cret-pw"})
 	ctx := context.Background()
 	addr := srv.Addr()
@@ -110,6 +112,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestObserverSeesEveryCall(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.Options{})
 	var mu sync.Mutex
 	seen := map[string]int{}
