@@ -171,6 +171,9 @@ func (s *Store) Consume(ctx context.Context, o ConsumerOptions) (*Consumer, erro
 	if strings.ContainsAny(o.ID, " \n") {
 		return nil, fmt.Errorf("redisstore: replica ID %q has a space or a newline: %w", o.ID, store.ErrInvalid)
 	}
+	if !s.consuming.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("redisstore: the store has a running Consumer already (one per replica): %w", store.ErrInvalid)
+	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Consumer{
 		s:      s,
@@ -185,7 +188,6 @@ func (s *Store) Consume(ctx context.Context, o ConsumerOptions) (*Consumer, erro
 		held:   map[int]*session{},
 		wake:   make(chan struct{}, 1),
 	}
-	s.consuming.Store(true)
 	c.done.Add(2)
 	go c.leaseLoop(loopCtx)
 	go c.readLoop(loopCtx)

@@ -278,6 +278,9 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 	if err := a.s.Complete(context.Background(), da.Event.Seq, store.Completion{}); !errors.Is(err, ErrUnfenced) {
 		t.Errorf("Complete without the delivery's context: %v, want ErrUnfenced", err)
 	}
+	if _, err := a.s.Consume(context.Background(), ConsumerOptions{ID: "a2"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a second Consume on one store: %v, want ErrInvalid", err)
+	}
 
 	a.c.paused.Store(true) // a process frozen (a pause, a network split): no renewal, and it does not know
 	b := f.join("b")

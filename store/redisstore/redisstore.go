@@ -104,11 +104,11 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		// The URL may hold a password: do not repeat it.
 		return nil, fmt.Errorf("redisstore: the Redis URL is not valid (want redis://[:password@]host:port/db or rediss://…): %s", redactURLError(err))
 	}
-	return OpenClient(ctx, co, o)
+	return openClient(ctx, co, o)
 }
 
-// OpenClient is Open with client options already parsed.
-func OpenClient(ctx context.Context, co *redis.Options, o Options) (*Store, error) {
+// openClient is Open with the client options parsed.
+func openClient(ctx context.Context, co *redis.Options, o Options) (*Store, error) {
 	if o.Partitions <= 0 {
 		o.Partitions = DefaultPartitions
 	}
@@ -231,7 +231,7 @@ func (s *Store) fail(op string, err error) error {
 	case errors.As(err, &rerr) && !isLoading(err):
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	return fmt.Errorf("redisstore: %s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("%w (%s): %w", ErrUnavailable, op, err)
 }
 
 // isLoading reports a reply that means Redis is up but not serving yet
