@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,13 +61,22 @@ func Start(t testing.TB, o Options) *Server {
 		t.Skipf("redis-server is not installed (apt-get install redis-server); skipping a test that needs a real Redis")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), opts: o}
-	s.port, err = freePort()
-	if err != nil {
-		t.Fatalf("redistest: find a free port: %v", err)
-	}
 	t.Cleanup(s.kill)
-	s.start()
-	return s
+	// Another process may take the free port before redis-server binds
+	// it: then try another.
+	for attempt := 1; ; attempt++ {
+		s.port, err = freePort()
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		err = s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 5 || !strings.Contains(s.log(), "Address already in use") {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
 }
 
 // Addr returns the server's host:port.
@@ -94,16 +104,25 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port and directory, after
-// Stop.
+// Kill kills the server with SIGKILL, as a crash would, and waits for it
+// to exit. With Options.AppendFsyncAlways, what it acknowledged survives.
+func (s *Server) Kill() {
+	s.t.Helper()
+	s.kill()
+}
+
+// Restart stops the server if it runs, and starts it again on the same
+// port and directory, with the same options.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
 }
 
-func (s *Server) start() {
-	s.t.Helper()
+// start starts redis-server on s.port and waits until it answers.
+func (s *Server) start() error {
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -122,7 +141,7 @@ func (s *Server) start() {
 	}
 	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -133,17 +152,24 @@ func (s *Server) start() {
 			break
 		} else if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			s.t.Fatalf("redistest: redis-server on %s not answering after 10 s: %v\n%s", s.Addr(), err, s.log())
+			<-exited
+			return fmt.Errorf("redis-server on %s not answering after 10 s: %v\n%s", s.Addr(), err, s.log())
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("redistest: redis-server exited at start: %v\n%s", waitErr, s.log())
+			return fmt.Errorf("redis-server exited at start: %v\n%s", waitErr, s.log())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+	select {
+	case <-exited: // it could not bind: what answered is another server
+		return fmt.Errorf("redis-server exited at start: %v\n%s", waitErr, s.log())
+	default:
 	}
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
+	return nil
 }
 
 // log returns the tail of the server's log, for failure messages.

@@ -16,10 +16,12 @@ func TestServerStopRestart(t *testing.T) {
 	tests := []struct {
 		name     string
 		opts     redistest.Options
+		kill     bool // Kill instead of Stop
 		wantKept bool // the key written before Stop is there after Restart
 	}{
 		{name: "no persistence", opts: redistest.Options{}, wantKept: false},
 		{name: "AOF always", opts: redistest.Options{AppendFsyncAlways: true}, wantKept: true},
+		{name: "AOF always, killed", opts: redistest.Options{AppendFsyncAlways: true}, kill: true, wantKept: true},
 		{name: "password", opts: redistest.Options{Password: "pw", AppendFsyncAlways: true}, wantKept: true},
 	}
 	for _, tt := range tests {
@@ -36,7 +38,11 @@ func TestServerStopRestart(t *testing.T) {
 			if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 				t.Fatalf("SET: %v", err)
 			}
-			srv.Stop()
+			if tt.kill {
+				srv.Kill()
+			} else {
+				srv.Stop()
+			}
 			if err := c.Ping(ctx).Err(); err == nil {
 				t.Fatal("PING answered after Stop")
 			}
