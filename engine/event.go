@@ -55,6 +55,10 @@ type Event struct {
 	// AppID is the app a handover event is about: the new owner of a
 	// pass/take, the requesting app of a request.
 	AppID string
+	// User is the profile of the person who wrote (User Profile API), for
+	// templates' .User; empty when not fetched or refused. The gateway
+	// fetches it only when a rule of the set reads it (Set.ReadsUser).
+	User messenger.UserProfile
 }
 
 // State is what the gateway knows about one conversation when the event is
@@ -66,8 +70,4 @@ type State struct {
 	Paused bool
 	// Transcript holds the user's last few messages, oldest first.
 	Transcript []string
-	// User is the person's profile (User Profile API), for templates'
-	// .User; empty when not fetched or refused. The gateway fetches it
-	// only when a rule that fired reads it (actions.ReadsUser). Issue 14.
-	User messenger.UserProfile
 }

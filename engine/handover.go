@@ -94,6 +94,11 @@ func (h Handover) PageName(pageID string) string {
 	return h.Pages[pageID].Name
 }
 
+// ReadsUser reports whether a template of any rule of the set reads the
+// user's profile (.User), so that the gateway asks the User Profile API
+// only for a rule set that needs it. It is computed when the set is built.
+func (s *Set) ReadsUser() bool { return s.readsUser }
+
 // ReadsOwner reports whether any rule of the set reads the thread's owner
 // (see Rule.ReadsOwner).
 func (s *Set) ReadsOwner() bool {

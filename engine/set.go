@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/threadgate/threadgate/actions"
+
 // Set is a compiled rule set: the rules in file order plus what they refer
 // to, and an index that finds the candidate rules of an event without testing
 // every rule. A Set cannot change once NewSet built it and is safe for
@@ -12,6 +14,8 @@ type Set struct {
 	handover Handover
 	appNames map[string]string // app ID → name
 	index    index
+	// readsUser is true when a template of a rule reads .User.
+	readsUser bool
 }
 
 type index struct {
@@ -27,6 +31,12 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover
 	s := &Set{rules: rules, apps: apps, vars: vars, handover: handover, appNames: map[string]string{}}
 	for name, id := range apps {
 		s.appNames[id] = name
+	}
+	for _, r := range rules {
+		if actions.ReadsUser(r.Actions) {
+			s.readsUser = true
+			break
+		}
 	}
 	s.index.byField = map[Field]map[string][]int{}
 	for i, r := range rules {

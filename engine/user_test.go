@@ -9,7 +9,7 @@ import (
 	"github.com/threadgate/threadgate/rules"
 )
 
-// TestUserInTemplates renders .User from the state, with the template's
+// TestUserInTemplates renders .User from the event, with the template's
 // fallback when the profile is empty (not fetched, or refused), and tells
 // which fired rule reads it.
 func TestUserInTemplates(t *testing.T) {
@@ -35,7 +35,8 @@ rules:
 		{messenger.UserProfile{FirstName: "Anna"}, "Hi Anna!"},
 		{messenger.UserProfile{}, "Hi there!"},
 	} {
-		d := f.Set.Evaluate(engine.Input{Event: ev, State: engine.State{User: tt.user}})
+		ev.User = tt.user
+		d := f.Set.Evaluate(engine.Input{Event: ev})
 		if len(d.Fired) != 1 || len(d.Fired[0].Steps) != 1 {
 			t.Fatalf("decision = %+v", d)
 		}
@@ -48,5 +49,26 @@ rules:
 	}
 	if actions.ReadsUser(f.Set.Rule("echo").Actions) {
 		t.Error("the echo rule reads .User")
+	}
+}
+
+// TestSetReadsUser tells a rule set that reads .User from one that does
+// not, so that the gateway asks the User Profile API only when needed.
+func TestSetReadsUser(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{`[{name: a, do: [reply: "Hi {{ .User.FirstName }}"]}]`, true},
+		{`[{name: a, do: [{pass_thread_control: {target: z, metadata: "for {{ .User.LastName }}"}}]}]`, true},
+		{`[{name: a, do: [reply: "Hi {{ .Text }}"]}, {name: b, do: [echo: "> "]}]`, false},
+	} {
+		f, err := rules.Parse("u.yaml", []byte("version: 1\napps: {z: 1}\nrules: "+tt.src+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Set.ReadsUser(); got != tt.want {
+			t.Errorf("%s: ReadsUser = %v, want %v", tt.src, got, tt.want)
+		}
 	}
 }
