@@ -65,10 +65,20 @@ func decodeIncoming(b []byte) (messenger.Incoming, error) {
 	return messenger.Incoming{Object: s.Object, PageID: s.PageID, Standby: s.Standby, Event: s.Event}, nil
 }
 
-// storedJob is the queue's job of a stored event. The job holds a pointer:
-// the handler keeps the event's progress up to date in it between retries.
+// pendingEvent is a stored event as the queue holds it. The job holds a
+// pointer: the handler keeps the event's progress up to date in it between
+// retries.
+type pendingEvent struct {
+	store.Event
+	// seen is set once this process has handled the event: an event
+	// queued at start waits for the NotBefore a previous process
+	// recorded, once.
+	seen bool
+}
+
+// storedJob is the queue's job of a stored event.
 func storedJob(ev store.Event) Job {
-	return Job{Key: ev.Lane, Value: &ev, Enqueued: ev.Accepted}
+	return Job{Key: ev.Lane, Value: &pendingEvent{Event: ev}, Enqueued: ev.Accepted}
 }
 
 // handleJob handles one queued job: a stored event or a thread's return.
@@ -77,8 +87,14 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 	case *returnJob:
 		g.handleReturn(ctx, v)
 		return Done
-	case *store.Event:
-		return g.handleStored(ctx, v)
+	case *pendingEvent:
+		if !v.seen {
+			v.seen = true
+			if wait := v.Progress.NotBefore.Sub(g.now()); wait > 0 {
+				return RetryAfter(wait) // a retry a previous process scheduled
+			}
+		}
+		return g.handleStored(ctx, &v.Event)
 	}
 	return Done
 }
@@ -376,7 +392,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 	var mids []string
 	n := 0
 	for _, j := range jobs {
-		ev, ok := j.Value.(*store.Event)
+		ev, ok := j.Value.(*pendingEvent)
 		if !ok {
 			continue
 		}
