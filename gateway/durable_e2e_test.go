@@ -24,6 +24,7 @@ import (
 	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/store"
 	"github.com/threadgate/threadgate/store/boltstore"
+	"github.com/threadgate/threadgate/store/memstore"
 )
 
 // These tests drive the real gateway behind its real router over HTTP,
@@ -68,6 +69,18 @@ func (d *delivered) SendMessage(ctx context.Context, to messenger.Recipient, msg
 		panic("a test platform panics on " + msg.Text)
 	}
 	err := d.Platform.SendMessage(ctx, to, msg)
+	if err == nil {
+		d.mu.Lock()
+		d.texts[to.UserID] = append(d.texts[to.UserID], msg.Text)
+		d.mu.Unlock()
+	}
+	return err
+}
+
+// SendMessageWithControl lets the routing dialect carry a handover on a
+// message, as the client does.
+func (d *delivered) SendMessageWithControl(ctx context.Context, to messenger.Recipient, msg *messenger.Message, control *messenger.ThreadControl) error {
+	err := d.Platform.(gateway.ControlSender).SendMessageWithControl(ctx, to, msg, control)
 	if err == nil {
 		d.mu.Lock()
 		d.texts[to.UserID] = append(d.texts[to.UserID], msg.Text)
@@ -130,6 +143,7 @@ type durable struct {
 }
 
 type durableOptions struct {
+	rules   string            // "": durableRules
 	graph   *fakegraph.Server // nil: a new one
 	store   store.Store       // nil: the gateway's memory store
 	now     func() time.Time
@@ -156,7 +170,10 @@ func newDurable(t *testing.T, o durableOptions) *durable {
 		Logger:      log,
 	})
 	d.out = &delivered{Platform: client, texts: map[string][]string{}, panics: o.panics}
-	set := parseRules(t, durableRules)
+	if o.rules == "" {
+		o.rules = durableRules
+	}
+	set := parseRules(t, o.rules)
 	cfg := gateway.Config{
 		Rules:         func() *engine.Set { return set },
 		Platform:      d.out,
@@ -621,5 +638,94 @@ func TestRestartWithTheEmbeddedStore(t *testing.T) {
 	takes := graph.WaitCalls(t, fakegraph.PathTake, 1)
 	if takes[0].User != "r1" {
 		t.Errorf("take_thread_control for %q, want r1", takes[0].User)
+	}
+}
+
+// In the routing dialect a pass rides on the reply; while the Graph API
+// fails, the retries send the reply with its thread_control, never the
+// pass on its own.
+func TestRetryKeepsACarriedPassOnItsMessage(t *testing.T) {
+	d := newDurable(t, durableOptions{rules: strings.Replace(durableRules, "handover: {return_after_idle: 30m}", "handover: {dialect: routing}", 1)})
+	fail := fakegraph.Fail(500, 2, 0)
+	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages, User: "u1"}, fail, fail, fail, fail, fail)
+	d.mustPost(envelope("messaging", textEvent("u1", "agent")))
+	d.out.waitDelivered(t, "u1", 1)
+	calls := d.graph.CallsTo(fakegraph.PathMessages)
+	if len(calls) != 6 {
+		t.Fatalf("%d message calls, want 6 (5 failed, then one that succeeded)", len(calls))
+	}
+	for _, c := range calls {
+		ctl, _ := c.Body["thread_control"].(map[string]any)
+		if c.Text() != "Connecting you." || ctl["control_type"] != "pass" || ctl["app_id"] != zendeskID {
+			t.Errorf("call %d: text %q, thread_control %v", c.Seq, c.Text(), c.Body["thread_control"])
+		}
+	}
+	if n := len(d.graph.CallsTo(fakegraph.PathPass)); n != 0 {
+		t.Errorf("%d pass_thread_control calls, want none: the pass rides on the reply", n)
+	}
+	poll.Until(t, "the owner saved", func() bool {
+		st, err := d.gw.State().Load(context.Background(), conversationKey("u1"))
+		return err == nil && st.Owner.AppID == zendeskID
+	})
+}
+
+// failingStore fails every write while broken.
+type failingStore struct {
+	store.Store
+	mu     sync.Mutex
+	broken bool
+}
+
+func (f *failingStore) fail() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken {
+		return fmt.Errorf("disk on fire")
+	}
+	return nil
+}
+
+func (f *failingStore) Append(ctx context.Context, evs []store.NewEvent) ([]store.Event, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Append(ctx, evs)
+}
+
+func (f *failingStore) Stats(ctx context.Context) (store.Stats, error) {
+	if err := f.fail(); err != nil {
+		return store.Stats{}, err
+	}
+	return f.Store.Stats(ctx)
+}
+
+// A store that fails: webhooks get 503 (never 200) and /readyz says not
+// ready until the store works again.
+func TestFailingStoreAnswers503AndIsNotReady(t *testing.T) {
+	fs := &failingStore{Store: memstore.New(store.Options{}), broken: true}
+	d := newDurable(t, durableOptions{store: fs})
+	ready := func() int {
+		resp, err := http.Get(d.srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := d.post(envelope("messaging", textEvent("f1", "lost?"))); code != http.StatusServiceUnavailable {
+		t.Fatalf("webhook with a failing store answered %d, want 503", code)
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with a failing store answered %d, want 503", code)
+	}
+	fs.mu.Lock()
+	fs.broken = false
+	fs.mu.Unlock()
+	if code := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz once the store works answered %d, want 200", code)
+	}
+	d.mustPost(envelope("messaging", textEvent("f1", "again")))
+	if got := d.out.waitDelivered(t, "f1", 1); got[0] != "[bot] again" {
+		t.Fatalf("got %q", got)
 	}
 }
