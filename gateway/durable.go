@@ -235,7 +235,7 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	}
 	// The exec pass starts afresh: the report and the log line tell what
 	// it does.
-	h.fired, h.ran, h.evaluated, h.halt = nil, nil, false, nil
+	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = nil, nil, false, 0, nil
 	h.owners, h.decisions, h.step = 0, 0, 0
 	return enc, Done, true
 }
