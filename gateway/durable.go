@@ -85,6 +85,12 @@ func storedJob(ev store.Event) Job {
 func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 	switch v := j.Value.(type) {
 	case *returnJob:
+		defer func() {
+			if r := recover(); r != nil {
+				g.obs.Recovered()
+				g.log.Error("taking a thread back panicked", "panic", panicText(r))
+			}
+		}()
 		g.handleReturn(ctx, v)
 		return Done
 	case *pendingEvent:
@@ -320,10 +326,7 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 // value is not logged as it is (it could hold user text): its type, or a
 // runtime error's message, and where it happened.
 func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, r any) Verdict {
-	what := fmt.Sprintf("panic: %T", r)
-	if re, ok := r.(runtime.Error); ok {
-		what = "panic: " + re.Error()
-	}
+	what := "panic: " + panicText(r)
 	g.obs.Recovered()
 	f := store.Failure{Error: what}
 	if h != nil {
@@ -344,6 +347,15 @@ func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, 
 		c = store.Completion{DedupKeys: []string{dedupKey(in.PageID.String(), in.Event)}, DedupTTL: DedupTTL}
 	}
 	return g.deadLetter(wctx, ev, h, f, c, ReasonPanic)
+}
+
+// panicText describes a panic's value without user text: a runtime
+// error's message, or the value's type.
+func panicText(r any) string {
+	if re, ok := r.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("%T", r)
 }
 
 // storeFailed logs a store failure, marks the gateway not ready, and has

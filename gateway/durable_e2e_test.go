@@ -729,3 +729,32 @@ func TestFailingStoreAnswers503AndIsNotReady(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A replay that the store cannot take now (too many events pending) is
+// answered 503 and can be tried again.
+func TestReplayIntoAFullStoreAnswers503(t *testing.T) {
+	d := newDurable(t, durableOptions{tweak: func(c *gateway.Config) { c.QueueSize = 1 }})
+	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Fail(400, 100, 0))
+	d.mustPost(envelope("messaging", textEvent("r", "first")))
+	dl := d.waitDeadLetters(1).DeadLetters[0]
+	clear := d.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Answer{Hang: true})
+	d.mustPost(envelope("messaging", textEvent("r", "second"))) // pending: the store is full
+	var e struct {
+		Error string `json:"error"`
+	}
+	path := fmt.Sprintf("/-/deadletters/%d/replay", dl.ID)
+	if code := d.admin(http.MethodPost, path, &e); code != http.StatusServiceUnavailable || e.Error == "" {
+		t.Fatalf("replay into a full store: %d %q, want 503 with an error", code, e.Error)
+	}
+	clear()
+	d.out.waitDelivered(t, "r", 1)
+	poll.UntilNil(t, "the replay accepted", func() error {
+		if code := d.admin(http.MethodPost, path, nil); code != http.StatusOK {
+			return fmt.Errorf("replay answered %d", code)
+		}
+		return nil
+	})
+	if got := d.out.waitDelivered(t, "r", 2); fmt.Sprint(got) != "[[bot] second [bot] first]" {
+		t.Fatalf("r got %q", got)
+	}
+}
