@@ -145,7 +145,10 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 					return g.storeFailed(h, "completing a redelivery", err)
 				}
 				g.storeUp()
-				h.report(conversation.State{})
+				if g.cfg.OnHandled != nil {
+					st, _ := g.states.Load(wctx, key)
+					h.report(st)
+				}
 				return Done
 			}
 		}

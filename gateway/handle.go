@@ -245,7 +245,7 @@ func (h *handling) run(ctx context.Context, st conversation.State, effects []con
 			st = h.runRules(ctx, st, e)
 		case conversation.RunStep:
 			h.rule = "handover." + string(e.Purpose)
-			err, live := h.doStep(ctx, h.g.cfg.Platform, e.Step)
+			live, err := h.doStep(ctx, h.g.cfg.Platform, e.Step)
 			if h.retryable() {
 				return st
 			}
