@@ -181,7 +181,9 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 		}
 		ev.Progress = p
 	}
-	if ev.ReplayOf != 0 {
+	if ev.ReplayOf != 0 && resumed {
+		// A replayed plan is older than the conversation: its steps are
+		// applied to the state as it is now.
 		cur, err := g.states.Load(wctx, key)
 		if err != nil {
 			return g.storeFailed(h, "loading the state", err)
@@ -239,8 +241,12 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	if err != nil {
 		return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false
 	}
-	if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
-		return nil, g.storeFailed(h, "recording the plan", err), false
+	// A plan without steps has nothing to resume: deciding again after a
+	// crash sends nothing twice, so it is not worth a write.
+	if len(h.rec.Steps) > 0 {
+		if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
+			return nil, g.storeFailed(h, "recording the plan", err), false
+		}
 	}
 	// The exec pass starts afresh: the report and the log line tell what
 	// it does.
