@@ -758,3 +758,28 @@ func TestReplayIntoAFullStoreAnswers503(t *testing.T) {
 		t.Fatalf("r got %q", got)
 	}
 }
+
+// At shutdown an event waiting for its next attempt is not waited for: its
+// lane is left at once, and without a durable store it is logged by mid.
+func TestDrainLeavesAWaitingEventAtOnce(t *testing.T) {
+	slow := retry.Backoff{Base: time.Hour, Cap: time.Hour, Floor: 1}
+	d := newDurable(t, durableOptions{tweak: func(c *gateway.Config) {
+		c.Retry = retry.Policy{Transient: slow, RateLimited: slow, Budget: 2 * time.Hour}
+	}})
+	d.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Fail(500, 2, 0))
+	d.mustPost(envelope("messaging", textEventMID("w1", "m_wait", "hi")))
+	d.mustPost(envelope("messaging", textEvent("w1", "behind it")))
+	poll.Until(t, "the retry scheduled", func() bool { return strings.Contains(d.logs.String(), "step failed, will retry") })
+	ctx, cancel := context.WithTimeout(context.Background(), poll.Timeout)
+	defer cancel()
+	if err := d.gw.Drain(ctx); err != nil {
+		t.Fatalf("Drain = %v, want nil: a waiting lane is left, not waited for", err)
+	}
+	logs := d.logs.String()
+	if !strings.Contains(logs, "events abandoned") || !strings.Contains(logs, `"m:m_wait"`) || !strings.Contains(logs, `"count":2`) {
+		t.Errorf("the shutdown did not log the two abandoned events by mid:\n%s", logs)
+	}
+	if n := len(d.graph.CallsTo(fakegraph.PathMessages)); n != 1 {
+		t.Errorf("%d message calls, want 1: the event behind the waiting one must not run", n)
+	}
+}
