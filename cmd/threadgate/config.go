@@ -56,6 +56,9 @@ type serveConfig struct {
 	WatchInterval time.Duration
 	// AllowRemoteAdmin lets other machines use the /-/ endpoints.
 	AllowRemoteAdmin bool
+	// ApplyProfile applies the rules file's profile section to the Pages
+	// at start and after each good reload (always on in sandbox mode).
+	ApplyProfile bool
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client in logs (none by default).
 	TrustedProxies []string
@@ -117,6 +120,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	watch := fs.String("watch", watchDefault, "how to notice that the rules file changed: fs (watch its directory), poll (read it every --watch-interval; for mounts that send no file events), off (only SIGHUP and POST /-/reload) (env THREADGATE_WATCH)")
 	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
 	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines use the /-/ admin endpoints (by default only callers on this machine may)")
+	fs.BoolVar(&c.ApplyProfile, "apply-profile", getenv("THREADGATE_APPLY_PROFILE") == "true", "apply the rules file's profile section (Get Started, greeting, ice breakers, persistent menu) to the Pages at start and after each good reload, once per change; fields the file leaves out are kept (env THREADGATE_APPLY_PROFILE=true; always on in sandbox mode)")
 	proxiesDefault := getenv("THREADGATE_TRUSTED_PROXIES")
 	proxies := fs.String("trusted-proxies", proxiesDefault, "comma-separated IP addresses or CIDR ranges of the proxies in front of threadgate, whose X-Forwarded-For names the client in logs; none by default: the connection's address is the client (env THREADGATE_TRUSTED_PROXIES)")
 	fs.Usage = func() {

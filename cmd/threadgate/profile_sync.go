@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/rules"
 )
 
 // profileSync applies the rules file's profile section to the Pages after
-// each good load, for `serve --apply-profile` (wired in phase 2 of issue
-// 14: call Sync after the first load and after every good reload, and show
-// Status at GET /-/rules).
+// each good load, for `serve --apply-profile` (runProfileSync calls Sync
+// after the first load and after every good reload; GET /-/rules shows
+// Status).
 //
 // It applies once per change: it remembers, per Page, the profile it last
 // attempted, so a reload that leaves the profile as it was makes no call,
@@ -119,4 +120,41 @@ func (s *profileSync) Status() profileSyncStatus {
 	st.Applied = append([]string(nil), st.Applied...)
 	st.Errors = append([]string(nil), st.Errors...)
 	return st
+}
+
+// runProfileSync applies first's profile, then the profile of every rules
+// file the manager swaps in, on a goroutine of its own so that a slow Graph
+// API never holds up a reload: when several reloads come while one sync
+// runs, only the latest file is synced next. stop ends it and waits.
+func runProfileSync(ps *profileSync, mgr *reload.Manager, first *rules.File) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	next := make(chan *rules.File, 1)
+	offer := func(f *rules.File) {
+		for {
+			select {
+			case next <- f:
+				return
+			default:
+			}
+			select { // a newer file replaces the one not yet synced
+			case <-next:
+			default:
+			}
+		}
+	}
+	offer(first)
+	mgr.Subscribe(offer)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case f := <-next:
+				_ = ps.Sync(ctx, f) // logged and kept in Status
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

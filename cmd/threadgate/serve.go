@@ -163,7 +163,16 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	wireReloads(mgr, m, emu)
 	router := gw.Router()
 	router.GET("/metrics", gin.WrapH(m.Handler()))
-	reload.MountAdmin(router, mgr, reload.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin})
+	adminOpts := reload.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin}
+	if cfg.ApplyProfile || emu != nil {
+		// The sandbox's emulator is the Page: the playground shows the
+		// file's welcome screen and menu without a flag.
+		ps := newProfileSync(client, token, pages, log.With("component", "profile"))
+		stopProfile := runProfileSync(ps, mgr, file)
+		defer stopProfile()
+		adminOpts.Profile = func() any { return ps.Status() }
+	}
+	reload.MountAdmin(router, mgr, adminOpts)
 	gw.MountDeadLetters(router, reload.LocalOnly(cfg.AllowRemoteAdmin))
 	if emu != nil {
 		emu.Mount(router)
