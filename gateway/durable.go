@@ -34,6 +34,10 @@ const (
 	ReasonExhausted = "retries_exhausted"
 	ReasonPanic     = "panic"
 	ReasonCorrupt   = "undecodable"
+	// ReasonOutsideWindow is a message the platform refused because the
+	// user last wrote more than 24 hours ago: never retried, and a replay
+	// only helps once the user has written again (see docs/profile.md).
+	ReasonOutsideWindow = "outside_window"
 )
 
 // storedIncoming is a webhook event as the store keeps it: what rules and
@@ -152,6 +156,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 				return Done
 			}
 		}
+		cev.Rules.User = h.userProfile(ctx, h.set, cev)
 		p, verdict, ok := g.decide(ctx, wctx, ev, h, key, cev)
 		if !ok {
 			return verdict
@@ -216,7 +221,11 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 	default:
 		h.final = st
 		rec, _ := encodeState(key, st, g.now())
-		return g.deadLetter(wctx, ev, h, h.failure(ev.Progress.Attempts+1), store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonPermanent)
+		reason := ReasonPermanent
+		if messenger.IsOutsideWindow(h.halt.err) {
+			reason = ReasonOutsideWindow
+		}
+		return g.deadLetter(wctx, ev, h, h.failure(ev.Progress.Attempts+1), store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}, reason)
 	}
 }
 

@@ -89,6 +89,11 @@ func (d *delivered) SendMessageWithControl(ctx context.Context, to messenger.Rec
 	return err
 }
 
+// UserProfile asks the Graph API, as the client does.
+func (d *delivered) UserProfile(ctx context.Context, to messenger.Recipient) (messenger.UserProfile, error) {
+	return d.Platform.(gateway.UserProfiler).UserProfile(ctx, to)
+}
+
 func (d *delivered) of(user string) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -38,6 +38,7 @@ import (
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/store"
 	"github.com/threadgate/threadgate/store/memstore"
@@ -106,6 +107,10 @@ type Config struct {
 	// TimerInterval is how often the gateway looks for threads to take
 	// back (handover.return_after_idle); DefaultTimerInterval when zero.
 	TimerInterval time.Duration
+	// UserProfileTTL is how long a user's profile (for templates that
+	// read .User) is kept before it is asked again; DefaultUserProfileTTL
+	// when zero.
+	UserProfileTTL time.Duration
 }
 
 // Report tells what the gateway did with one event.
@@ -169,6 +174,9 @@ type Gateway struct {
 	timers *returnTimers
 	// ownerNeed caches whether the rules in force read the owner.
 	ownerNeed atomic.Pointer[ownerNeed]
+	// users caches user profiles for templates that read .User; nil when
+	// the platform cannot tell them (user.go).
+	users *messenger.UserProfileCache
 }
 
 // New returns a Gateway; call Start to handle events.
@@ -209,6 +217,13 @@ func New(cfg Config) *Gateway {
 	// store holds, and the timer's returns besides.
 	g.queue = NewMemoryQueue(math.MaxInt)
 	g.states = &States{s: g.store}
+	if up, ok := cfg.Platform.(UserProfiler); ok {
+		ttl := cfg.UserProfileTTL
+		if ttl <= 0 {
+			ttl = DefaultUserProfileTTL
+		}
+		g.users = messenger.NewUserProfileCache(up.UserProfile, ttl, maxCachedUsers, g.now)
+	}
 	return g
 }
 

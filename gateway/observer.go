@@ -45,8 +45,8 @@ type Observer interface {
 	//     target "other". The thread does not move.
 	Handover(target, direction string)
 	// DeadLettered is called when an event becomes a dead letter, with the
-	// reason: ReasonPermanent, ReasonExhausted, ReasonPanic or
-	// ReasonCorrupt.
+	// reason: ReasonPermanent, ReasonOutsideWindow, ReasonExhausted,
+	// ReasonPanic or ReasonCorrupt.
 	DeadLettered(reason string)
 	// Recovered is called when the handling of an event panicked and was
 	// recovered.

@@ -56,7 +56,7 @@ var (
 		gateway.OutcomeStoreFailed,
 	)
 	deadLetterReasons = newFixedSet(
-		gateway.ReasonPermanent, gateway.ReasonExhausted, gateway.ReasonPanic, gateway.ReasonCorrupt,
+		gateway.ReasonPermanent, gateway.ReasonExhausted, gateway.ReasonPanic, gateway.ReasonCorrupt, gateway.ReasonOutsideWindow,
 	)
 	eventKinds = newFixedSet(kindStrings(
 		messenger.KindMessage, messenger.KindEcho, messenger.KindPostback, messenger.KindDelivery,
