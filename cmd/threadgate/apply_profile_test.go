@@ -65,7 +65,7 @@ func TestServeApplyProfile(t *testing.T) {
 	write(profileRules("Hello!", "v1"))
 	addr := freeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", path, "--apply-profile"},
-		env(map[string]string{"PAGE_ACCESS_TOKEN": token, "APP_SECRET": secret, "GRAPH_API_URL": graph.URL + "/" + fakegraph.Version}), io.Discard, false)
+		env(map[string]string{"PAGE_ACCESS_TOKEN": token, "APP_SECRET": secret, "GRAPH_API_URL": graph.BaseURL()}), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}

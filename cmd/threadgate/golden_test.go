@@ -53,6 +53,7 @@ func runCLI(args ...string) string {
 // TestCLIGolden runs test, explain and check on the files under testdata
 // and compares their output with the golden files.
 func TestCLIGolden(t *testing.T) {
+	t.Parallel()
 	const sunday = "2026-01-04T22:00:00+01:00"
 	const monday = "2026-01-05T10:00:00+01:00"
 	tests := []struct {
@@ -80,6 +81,7 @@ func TestCLIGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
+			t.Parallel()
 			golden(t, tt.golden, runCLI(tt.args...))
 		})
 	}

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/fakegraph"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/messenger"
 )
 
@@ -23,6 +25,7 @@ func env(m map[string]string) func(string) string {
 }
 
 func TestParseServe(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -154,6 +157,7 @@ func TestServeRefusesTokenWithoutSecret(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("version: 1\nrules:\n  - name: a\n    do: []\n  - name: a\n    match: {txt: hi}\n    do: [{echo: x}]\n"), 0o644)
@@ -200,6 +204,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
+	t.Parallel()
 	var errOut bytes.Buffer
 	if code := run([]string{"frobnicate"}, io.Discard, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "unknown command") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
@@ -238,22 +243,12 @@ func TestServeSandboxStartsAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/sandbox/api/conversations/42")
-		if err != nil {
-			t.Fatal(err)
+	poll.UntilNil(t, "the echo in the conversation", func() error {
+		if _, b := get(t, base+"/sandbox/api/conversations/42"); !strings.Contains(b, "[bot] hello") {
+			return fmt.Errorf("conversation: %s", b)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(b), "[bot] hello") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no echo in the conversation: %s", b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	resp, err = http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -287,22 +282,20 @@ func grep(s, word string) string {
 	return strings.Join(out, "\n")
 }
 
+// waitHTTP waits until GET url answers 200.
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.UntilNil(t, url+" to answer 200", func() error {
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered 200", url)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 type syncWriter struct {
@@ -318,13 +311,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // Outside sandbox mode, / is a short text page and the sandbox API does not exist.
 func TestServeLiveModeHasNoPlayground(t *testing.T) {
-	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"success":true}`)
-	}))
-	defer graph.Close()
+	t.Parallel()
+	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{"live-token"}})
 	addr := freeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
-		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.URL,
+		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
@@ -358,25 +349,15 @@ func TestServeLiveModeHasNoPlayground(t *testing.T) {
 	}
 }
 
-// A Graph API that does not answer within the grace period: serve stops
-// anyway, says how many events it abandoned, and exits 1 so that the
-// supervisor sees that accepted events were not handled.
 // SIGTERM with a Graph API that hangs: the grace period ends, the event
 // not handled is logged by mid (no data dir), and the exit is 0.
 func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
-	release := make(chan struct{})
-	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		io.WriteString(w, `{"success":true}`)
-	}))
-	defer graph.Close()
-	defer close(release)
+	t.Parallel()
+	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{"live-token"}})
+	graph.Fault(fakegraph.Match{}, fakegraph.Answer{Hang: true})
 	addr := freeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--grace", "200ms", "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
-		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.URL,
+		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
@@ -400,6 +381,7 @@ func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("webhook answered %d", resp.StatusCode)
 	}
+	graph.WaitCalls(t, fakegraph.PathMessages, 1) // the echo hangs there
 	cancel()
 	select {
 	case code := <-done:

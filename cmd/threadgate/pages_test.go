@@ -3,23 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
 )
 
 func TestPageTokens(t *testing.T) {
+	t.Parallel()
 	if tok, ok := pageTokens("single", nil).Token("anything"); !ok || tok != "single" {
 		t.Errorf("without a pages file every page gets the single token")
 	}
@@ -35,27 +33,14 @@ func TestPageTokens(t *testing.T) {
 // TestServeManyPages runs the real server with a pages file and a rotated
 // app secret against a fake Graph API that checks tokens.
 func TestServeManyPages(t *testing.T) {
+	t.Parallel()
 	const (
 		pageA, tokA = "111111111111111", "page-a-token-value-0001"
 		pageB, tokB = "222222222222222", "page-b-token-value-0002"
 		newSecret   = "new-app-secret"
 		oldSecret   = "old-app-secret"
 	)
-	var mu sync.Mutex
-	used := map[string]string{} // user → token
-	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Recipient struct {
-				ID string `json:"id"`
-			} `json:"recipient"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		mu.Lock()
-		used[body.Recipient.ID] = r.URL.Query().Get("access_token")
-		mu.Unlock()
-		io.WriteString(w, `{"recipient_id":"x","message_id":"m_x"}`)
-	}))
-	defer graph.Close()
+	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{tokA, tokB}})
 	dir := t.TempDir()
 	pagesPath := filepath.Join(dir, "pages.yaml")
 	rulesPath := filepath.Join(dir, "rules.yaml")
@@ -67,7 +52,7 @@ func TestServeManyPages(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", rulesPath}, env(map[string]string{
-		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": newSecret, "APP_SECRET_PREVIOUS": oldSecret, "GRAPH_API_URL": graph.URL,
+		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": newSecret, "APP_SECRET_PREVIOUS": oldSecret, "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
@@ -103,24 +88,14 @@ func TestServeManyPages(t *testing.T) {
 			t.Errorf("webhook for %s signed with %s: %d, want %d", c.user, c.secret, got, c.want)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(used)
-		mu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Graph API got calls for %d users, want 2", n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	calls := graph.WaitCalls(t, fakegraph.PathMessages, 2)
+	used := map[string]string{} // user → token
+	for _, c := range calls {
+		used[c.User] = c.Token
 	}
-	mu.Lock()
-	if used["ua"] != tokA || used["ub"] != tokB {
-		t.Errorf("tokens mixed: ua got A's: %v, ub got B's: %v", used["ua"] == tokA, used["ub"] == tokB)
+	if len(calls) != 2 || used["ua"] != tokA || used["ub"] != tokB {
+		t.Errorf("%d calls; tokens mixed: ua got A's: %v, ub got B's: %v", len(calls), used["ua"] == tokA, used["ub"] == tokB)
 	}
-	mu.Unlock()
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -133,6 +108,7 @@ func TestServeManyPages(t *testing.T) {
 }
 
 func TestServeRefusesBadPagesFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pagesPath := filepath.Join(dir, "pages.yaml")
 	if err := os.WriteFile(pagesPath, []byte("shop: secret-token-never-shown\n"), 0o600); err != nil {

@@ -5,77 +5,54 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules"
 )
 
-// fakeProfileGraph is a Graph API that holds one Page's Messenger profile
-// and records the calls made to it.
-type fakeProfileGraph struct {
-	mu      sync.Mutex
-	profile map[string]json.RawMessage
-	calls   []string
-	refuse  bool // answer POST with a Graph error
+// pathProfile is the path of the Messenger Profile API.
+const pathProfile = "/me/messenger_profile"
+
+// profileGraph starts a fake Graph API that accepts the token "tok" and
+// gives the calls to the Messenger Profile API the answers, in turn.
+func profileGraph(t *testing.T, answers ...fakegraph.Answer) *fakegraph.Server {
+	t.Helper()
+	g := fakegraph.New(t, fakegraph.Options{Tokens: []string{"tok"}})
+	g.Script(fakegraph.Match{Path: pathProfile}, answers...)
+	return g
 }
 
-func newFakeProfileGraph(t *testing.T, live string) (*fakeProfileGraph, *httptest.Server) {
-	t.Helper()
-	g := &fakeProfileGraph{profile: map[string]json.RawMessage{}}
-	if live != "" {
-		if err := json.Unmarshal([]byte(live), &g.profile); err != nil {
-			t.Fatal(err)
-		}
+// liveProfile is the answer to GET /me/messenger_profile for a Page whose
+// profile is the JSON object profile, or has none when profile is "".
+func liveProfile(profile string) fakegraph.Answer {
+	if profile == "" {
+		return fakegraph.Answer{Body: `{"data":[]}`}
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if r.URL.Path != "/v26.0/me/messenger_profile" || r.URL.Query().Get("access_token") != "tok" {
-			http.Error(w, `{"error":{"message":"unexpected call","code":100}}`, http.StatusBadRequest)
-			return
+	return fakegraph.Answer{Body: `{"data":[` + profile + `]}`}
+}
+
+// profileSaved is the answer to a POST or DELETE that changed the profile.
+var profileSaved = fakegraph.Answer{Body: `{"result":"success"}`}
+
+// profileCalls returns the calls the server received, each as "METHOD
+// /VERSION/PATH BODY" with the body compacted.
+func profileCalls(t *testing.T, g *fakegraph.Server) []string {
+	t.Helper()
+	var out []string
+	for _, c := range g.Calls() {
+		call := c.Method + " /" + c.Version + c.Path
+		if len(c.RawBody) > 0 {
+			call += " " + compactJSON(t, c.RawBody)
 		}
-		call := r.Method + " " + r.URL.Path
-		if len(body) > 0 {
-			call += " " + compactJSON(t, body)
-		}
-		g.calls = append(g.calls, call)
-		switch r.Method {
-		case http.MethodGet:
-			data, _ := json.Marshal(g.profile)
-			fmt.Fprintf(w, `{"data":[%s]}`, data)
-		case http.MethodPost:
-			if g.refuse {
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, `{"error":{"message":"(#100) Invalid keys","type":"OAuthException","code":100}}`)
-				return
-			}
-			var set map[string]json.RawMessage
-			json.Unmarshal(body, &set)
-			for k, v := range set {
-				g.profile[k] = v
-			}
-			io.WriteString(w, `{"result":"success"}`)
-		case http.MethodDelete:
-			var del struct{ Fields []string }
-			json.Unmarshal(body, &del)
-			for _, f := range del.Fields {
-				delete(g.profile, f)
-			}
-			io.WriteString(w, `{"result":"success"}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return g, srv
+		out = append(out, call)
+	}
+	return out
 }
 
 func compactJSON(t *testing.T, b []byte) string {
@@ -86,23 +63,23 @@ func compactJSON(t *testing.T, b []byte) string {
 	return buf.String()
 }
 
-func (g *fakeProfileGraph) recorded() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.calls...)
-}
-
 const (
 	liveEqual = `{"get_started":{"payload":"GET_STARTED"},"greeting":[{"locale":"default","text":"Hi {{user_first_name}}!"}],
 	  "persistent_menu":[{"locale":"default","composer_input_disabled":false,"call_to_actions":[
 	    {"type":"postback","title":"Talk to a person","payload":"TALK_TO_AGENT"},{"type":"web_url","title":"Help center","url":"https://help.acme.example"}]}]}`
 	liveDifferent = `{"get_started":{"payload":"GET_STARTED"},"greeting":[{"locale":"default","text":"Hello!"}],
 	  "ice_breakers":[{"locale":"default","call_to_actions":[{"question":"Hours?","payload":"HOURS"}]}]}`
+	// liveApplied is liveDifferent after an apply without --prune: the
+	// file's fields set, the ice breakers kept.
+	liveApplied = `{"get_started":{"payload":"GET_STARTED"},"greeting":[{"locale":"default","text":"Hi {{user_first_name}}!"}],
+	  "persistent_menu":[{"locale":"default","composer_input_disabled":false,"call_to_actions":[
+	    {"type":"postback","title":"Talk to a person","payload":"TALK_TO_AGENT"},{"type":"web_url","title":"Help center","url":"https://help.acme.example"}]}],
+	  "ice_breakers":[{"locale":"default","call_to_actions":[{"question":"Hours?","payload":"HOURS"}]}]}`
 )
 
-func runProfile(t *testing.T, url string, args ...string) string {
+func runProfile(t *testing.T, graph *fakegraph.Server, args ...string) string {
 	t.Helper()
-	env := map[string]string{"PAGE_ACCESS_TOKEN": "tok", "GRAPH_API_URL": url + "/v26.0"}
+	env := map[string]string{"PAGE_ACCESS_TOKEN": "tok", "GRAPH_API_URL": graph.BaseURL()}
 	var out, errOut bytes.Buffer
 	code := profileCmd(args, func(k string) string { return env[k] }, &out, &errOut)
 	return fmt.Sprintf("$ threadgate profile %s\nexit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
@@ -111,15 +88,17 @@ func runProfile(t *testing.T, url string, args ...string) string {
 // TestProfileDiff prints the plan against an empty, an equal and a
 // different live profile, and makes no change.
 func TestProfileDiff(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ golden, live string }{
 		{"profile-diff-empty.golden", ""},
 		{"profile-diff-equal.golden", liveEqual},
 		{"profile-diff-different.golden", liveDifferent},
 	} {
 		t.Run(tt.golden, func(t *testing.T) {
-			g, srv := newFakeProfileGraph(t, tt.live)
-			golden(t, tt.golden, runProfile(t, srv.URL, "diff", "--rules", "testdata/profile.yaml"))
-			for _, c := range g.recorded() {
+			t.Parallel()
+			g := profileGraph(t, liveProfile(tt.live))
+			golden(t, tt.golden, runProfile(t, g, "diff", "--rules", "testdata/profile.yaml"))
+			for _, c := range profileCalls(t, g) {
 				if !strings.HasPrefix(c, "GET ") {
 					t.Errorf("diff made a change: %s", c)
 				}
@@ -131,47 +110,51 @@ func TestProfileDiff(t *testing.T) {
 // TestProfileApply checks the exact calls: only the fields that differ are
 // set, and a field the file does not declare is deleted only with --prune.
 func TestProfileApply(t *testing.T) {
+	t.Parallel()
 	const get = "GET /v26.0/me/messenger_profile"
 	tests := []struct {
-		name  string
-		live  string
-		args  []string
-		calls []string
+		name        string
+		live, after string // the Page's profile before and after the apply
+		args        []string
+		calls       []string
 	}{
-		{"equal: no change", liveEqual, nil, []string{get}},
-		{"different: set what differs, keep the rest", liveDifferent, nil, []string{get,
+		{"equal: no change", liveEqual, liveEqual, nil, []string{get}},
+		{"different: set what differs, keep the rest", liveDifferent, liveApplied, nil, []string{get,
 			`POST /v26.0/me/messenger_profile {"greeting":[{"locale":"default","text":"Hi {{user_first_name}}!"}],"persistent_menu":[{"locale":"default","composer_input_disabled":false,"call_to_actions":[{"type":"postback","title":"Talk to a person","payload":"TALK_TO_AGENT"},{"type":"web_url","title":"Help center","url":"https://help.acme.example"}]}]}`}},
-		{"different with prune: delete too", liveDifferent, []string{"--prune"}, []string{get,
+		{"different with prune: delete too", liveDifferent, liveEqual, []string{"--prune"}, []string{get,
 			`POST /v26.0/me/messenger_profile {"greeting":[{"locale":"default","text":"Hi {{user_first_name}}!"}],"persistent_menu":[{"locale":"default","composer_input_disabled":false,"call_to_actions":[{"type":"postback","title":"Talk to a person","payload":"TALK_TO_AGENT"},{"type":"web_url","title":"Help center","url":"https://help.acme.example"}]}]}`,
 			`DELETE /v26.0/me/messenger_profile {"fields":["ice_breakers"]}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, srv := newFakeProfileGraph(t, tt.live)
+			t.Parallel()
+			// The GET, the changes, and the second apply's GET.
+			answers := []fakegraph.Answer{liveProfile(tt.live)}
+			for range tt.calls[1:] {
+				answers = append(answers, profileSaved)
+			}
+			g := profileGraph(t, append(answers, liveProfile(tt.after))...)
 			args := append([]string{"apply", "--rules", "testdata/profile.yaml"}, tt.args...)
-			out := runProfile(t, srv.URL, args...)
+			out := runProfile(t, g, args...)
 			if !strings.Contains(out, "exit 0") {
 				t.Fatalf("apply failed:\n%s", out)
 			}
-			if got := g.recorded(); !reflect.DeepEqual(got, tt.calls) {
+			if got := profileCalls(t, g); !reflect.DeepEqual(got, tt.calls) {
 				t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.calls, "\n"))
 			}
-			// A second apply finds nothing left to do (but what prune keeps).
-			again := runProfile(t, srv.URL, args...)
-			if len(tt.args) > 0 || tt.live == liveEqual {
-				if !strings.Contains(again, "no changes") {
-					t.Errorf("second apply still has changes:\n%s", again)
-				}
+			// A second apply, on the profile the first one left, finds
+			// nothing left to do.
+			if again := runProfile(t, g, args...); !strings.Contains(again, "no changes") {
+				t.Errorf("second apply still has changes:\n%s", again)
 			}
 		})
 	}
-	golden(t, "profile-apply.golden", func() string {
-		_, srv := newFakeProfileGraph(t, liveDifferent)
-		return runProfile(t, srv.URL, "apply", "--rules", "testdata/profile.yaml", "--prune")
-	}())
+	golden(t, "profile-apply.golden", runProfile(t, profileGraph(t, liveProfile(liveDifferent), profileSaved, profileSaved),
+		"apply", "--rules", "testdata/profile.yaml", "--prune"))
 }
 
 func TestProfileUsage(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		env  map[string]string
@@ -192,8 +175,9 @@ func TestProfileUsage(t *testing.T) {
 // TestProfileSync applies the profile once per change, and does not try a
 // refused profile again until it changes.
 func TestProfileSync(t *testing.T) {
-	g, srv := newFakeProfileGraph(t, "")
-	client := messenger.NewClient(messenger.Options{BaseURL: srv.URL + "/v26.0", Tokens: messenger.StaticToken("tok"),
+	t.Parallel()
+	g := profileGraph(t, liveProfile(""), profileSaved)
+	client := messenger.NewClient(messenger.Options{BaseURL: g.BaseURL(), Tokens: messenger.StaticToken("tok"),
 		Logger: slog.New(slog.DiscardHandler), BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	s := newProfileSync(client, "tok", nil, slog.New(slog.DiscardHandler))
 	load := func(greeting string) *rules.File {
@@ -206,7 +190,7 @@ func TestProfileSync(t *testing.T) {
 		return f
 	}
 	ctx := context.Background()
-	calls := func() int { return len(g.recorded()) }
+	calls := func() int { return len(g.Calls()) }
 
 	if err := s.Sync(ctx, load("Hello")); err != nil {
 		t.Fatal(err)
@@ -221,9 +205,10 @@ func TestProfileSync(t *testing.T) {
 		t.Errorf("a reload with the same profile made calls (%d) or failed (%v)", calls(), err)
 	}
 
-	g.mu.Lock()
-	g.refuse = true
-	g.mu.Unlock()
+	// The Graph API refuses the next POST.
+	hello := `{"get_started":{"payload":"GO"},"greeting":[{"locale":"default","text":"Hello"}]}`
+	g.Script(fakegraph.Match{Path: pathProfile}, liveProfile(hello),
+		fakegraph.GraphError{Code: 100, Message: "(#100) Invalid keys"}.Answer())
 	if err := s.Sync(ctx, load("Bonjour")); err == nil {
 		t.Fatal("a refused profile gave no error")
 	}
@@ -234,9 +219,7 @@ func TestProfileSync(t *testing.T) {
 	if err := s.Sync(ctx, load("Bonjour")); err != nil || calls() != n {
 		t.Errorf("the refused profile was tried again: %d calls, %v", calls()-n, err)
 	}
-	g.mu.Lock()
-	g.refuse = false
-	g.mu.Unlock()
+	g.Script(fakegraph.Match{Path: pathProfile}, liveProfile(hello), profileSaved)
 	if err := s.Sync(ctx, load("Hallo")); err != nil || calls() != n+2 {
 		t.Errorf("a changed profile after a refusal: %d calls, %v; want GET and POST", calls()-n, err)
 	}

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/reload"
 )
 
 func TestParseServeWatchFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -54,6 +56,7 @@ func TestParseServeWatchFlags(t *testing.T) {
 }
 
 func TestSchemaCommand(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if code := run([]string{"schema"}, &out, io.Discard); code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -99,17 +102,6 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func replyRules(text string) string {
 	return "version: 1\nrules:\n  - name: answer\n    do: [reply: \"" + text + "\"]\n"
 }
@@ -117,7 +109,8 @@ func replyRules(text string) string {
 // TestServeReloads runs the real server on a rules file in a temp dir and
 // changes the file: a good version is picked up by the directory watch, a
 // broken one is refused while /readyz stays 200, /-/rules and the metrics
-// say so, and SIGHUP and POST /-/reload reload.
+// say so, and SIGHUP and POST /-/reload reload. Not parallel: the SIGHUP
+// goes to the whole test process.
 func TestServeReloads(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
@@ -159,12 +152,12 @@ func TestServeReloads(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "the new rules", func() bool { return hash() != first && st.RuleCount == 2 })
+	poll.Until(t, "the new rules", func() bool { return hash() != first && st.RuleCount == 2 })
 	second := st.Hash
 
 	// A broken change: refused, the old rules stay, readiness too.
 	os.WriteFile(path, []byte("version: 1\nrules:\n  - name: answer\n    do: [replie: x]\n"), 0o644)
-	until(t, "the refusal", func() bool { hash(); return !st.LastAttemptOK })
+	poll.Until(t, "the refusal", func() bool { hash(); return !st.LastAttemptOK })
 	if st.Hash != second || len(st.LastError) != 1 || !strings.HasPrefix(st.LastError[0], path+":4:10: ") {
 		t.Errorf("status after a broken file: %+v", st)
 	}
@@ -187,7 +180,7 @@ func TestServeReloads(t *testing.T) {
 
 	// Fixed: picked up; then SIGHUP reloads the same content again.
 	os.WriteFile(path, []byte(replyRules("v3")), 0o644)
-	until(t, "the fixed rules", func() bool { hash(); return st.LastAttemptOK && st.RuleCount == 1 })
+	poll.Until(t, "the fixed rules", func() bool { hash(); return st.LastAttemptOK && st.RuleCount == 1 })
 	_, metrics = get(t, base+"/metrics")
 	if !strings.Contains(metrics, "threadgate_rules_last_reload_successful 1") || !strings.Contains(metrics, "threadgate_rules_loaded 1") {
 		t.Errorf("metrics after the fix:\n%s", grep(metrics, "threadgate_rules"))
@@ -196,7 +189,7 @@ func TestServeReloads(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "the SIGHUP reload", func() bool { hash(); return st.LoadedAt.After(loadedAt) })
+	poll.Until(t, "the SIGHUP reload", func() bool { hash(); return st.LoadedAt.After(loadedAt) })
 
 	// Explain on the running gateway.
 	req, _ := http.NewRequest("POST", base+"/-/explain", strings.NewReader(`{"message": "hi"}`))

@@ -142,6 +142,7 @@ func TestExplainWithoutRulesFile(t *testing.T) {
 // new user would: `threadgate test examples/*.yaml` and `threadgate check
 // examples/*.yaml` pass, each case runs once, and each rules file has tests.
 func TestExamplesOutOfTheBox(t *testing.T) {
+	t.Parallel()
 	paths, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +195,7 @@ func TestExamplesOutOfTheBox(t *testing.T) {
 // TestReadmeTestFileShips checks that the test file the README shows is the
 // one shipped beside the seed example, so that what the README says runs.
 func TestReadmeTestFileShips(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -197,7 +197,8 @@ func Fail(status, code, subcode int) Answer {
 // it.
 type Server struct {
 	// URL is the server's root, e.g. "http://127.0.0.1:41234", for code
-	// that adds the version itself (GRAPH_API_URL of threadgate serve).
+	// that adds the version itself. threadgate's GRAPH_API_URL holds the
+	// version: give it BaseURL.
 	URL string
 
 	opt Options
