@@ -6,6 +6,8 @@
 //	threadgate test   PATH...                              run rule test files
 //	threadgate explain [--rules PATH] [flags] [TEXT]       explain which rule fires
 //	threadgate schema                                      print the rules JSON Schema
+//	threadgate healthcheck [--addr HOST:PORT]              check the local /healthz
+//	threadgate deadletters list|replay|drop [ID...|--all]  the running gateway's dead letters
 //	threadgate version
 package main
 
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return schema(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args[1:], os.Getenv, stderr)
+	case "deadletters":
+		return deadLetters(args[1:], os.Getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "--help":
@@ -64,6 +68,7 @@ func usage(w io.Writer) {
   threadgate schema                                      print the JSON Schema of the rules file
   threadgate version                                     print the version
   threadgate healthcheck [--addr HOST:PORT]              exit 0 when the local server's /healthz answers 200
+  threadgate deadletters list|replay|drop [ID...|--all]  list, replay or drop the running gateway's dead letters
 
 Run "threadgate COMMAND -h" for a command's flags.
 `)
