@@ -148,4 +148,6 @@ type Spec struct {
 	Schema map[string]any
 	// Decode compiles the action's YAML value, reporting every mistake.
 	Decode func(value *yaml.Node, c *Compiler) (Action, diag.List)
+	// DecodeStep reads a step of the kind as EncodeStep recorded it.
+	DecodeStep func(data []byte) (Step, error)
 }

@@ -18,6 +18,7 @@ var echoSpec = Spec{
 	FieldNames:  []string{"text"},
 	Schema:      templateSchema("The prefix (a template) put before the user's text.", MaxTextLen),
 	Decode:      decodeEcho,
+	DecodeStep:  func(data []byte) (Step, error) { return decodeTextStep("echo", data) },
 }
 
 type echoAction struct {

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -32,7 +33,8 @@ var passThreadControlSpec = Spec{
 			},
 		},
 	},
-	Decode: decodePassThreadControl,
+	Decode:     decodePassThreadControl,
+	DecodeStep: decodePassStep,
 }
 
 var targetSchema = map[string]any{
@@ -151,4 +153,23 @@ func (s *passStep) Execute(ctx context.Context, p Platform, to messenger.Recipie
 
 func (s *passStep) Effect() Effect {
 	return Effect{Control: ControlPass, Target: s.target, AppID: s.appID, Metadata: s.metadata}
+}
+
+// passStepData is the encoding of a passStep.
+type passStepData struct {
+	Target   string `json:"target"`
+	AppID    string `json:"app_id"`
+	Metadata string `json:"metadata,omitempty"`
+}
+
+func (s *passStep) encodeStep() ([]byte, error) {
+	return json.Marshal(passStepData{Target: s.target, AppID: s.appID, Metadata: s.metadata})
+}
+
+func decodePassStep(data []byte) (Step, error) {
+	var d passStepData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
+	}
+	return &passStep{target: d.Target, appID: d.AppID, metadata: d.Metadata}, nil
 }

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -85,7 +86,8 @@ var replySpec = Spec{
 			},
 		},
 	},
-	Decode: decodeReply,
+	Decode:     decodeReply,
+	DecodeStep: decodeReplyStep,
 }
 
 var (
@@ -395,3 +397,24 @@ func (s *replyStep) Execute(ctx context.Context, p Platform, to messenger.Recipi
 }
 
 func (s *replyStep) Effect() Effect { return Effect{SendsMessage: true} }
+
+// replyStepData is the encoding of a reply's step: the message of a reply
+// with quick replies or buttons, or the text of a plain one.
+type replyStepData struct {
+	Message *messenger.Message `json:"message,omitempty"`
+	Text    string             `json:"text,omitempty"`
+}
+
+func (s *replyStep) encodeStep() ([]byte, error) { return json.Marshal(replyStepData{Message: s.msg}) }
+
+// decodeReplyStep reads a reply's step: a message, or a plain text.
+func decodeReplyStep(data []byte) (Step, error) {
+	var d replyStepData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
+	}
+	if d.Message == nil {
+		return decodeTextStep("reply", data)
+	}
+	return &replyStep{msg: d.Message}, nil
+}

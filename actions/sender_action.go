@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -24,7 +25,8 @@ var senderActionSpec = Spec{
 		"type":        "string",
 		"enum":        []any{messenger.TypingOn, messenger.TypingOff, messenger.MarkSeen},
 	},
-	Decode: decodeSenderAction,
+	Decode:     decodeSenderAction,
+	DecodeStep: decodeSenderActionStep,
 }
 
 func decodeSenderAction(v *yaml.Node, _ *Compiler) (Action, diag.List) {
@@ -62,3 +64,25 @@ func (a senderAction) Execute(ctx context.Context, p Platform, to messenger.Reci
 }
 
 func (a senderAction) Effect() Effect { return Effect{} }
+
+// senderActionData is the encoding of a sender_action step.
+type senderActionData struct {
+	Action string `json:"action"`
+}
+
+func (a senderAction) encodeStep() ([]byte, error) {
+	return json.Marshal(senderActionData{Action: string(a)})
+}
+
+func decodeSenderActionStep(data []byte) (Step, error) {
+	var d senderActionData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
+	}
+	for _, a := range senderActions {
+		if d.Action == a {
+			return senderAction(a), nil
+		}
+	}
+	return nil, fmt.Errorf("unknown indicator %q", d.Action)
+}

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/threadgate/threadgate/messenger"
@@ -23,7 +24,7 @@ type controlKind struct {
 
 // spec builds the kind's Spec.
 func (k controlKind) spec() Spec {
-	s := Spec{Name: k.name, Doc: k.doc, FieldNames: []string{}, Decode: k.decode}
+	s := Spec{Name: k.name, Doc: k.doc, FieldNames: []string{}, Decode: k.decode, DecodeStep: k.decodeStep}
 	empty := map[string]any{"type": "object", "additionalProperties": false, "maxProperties": 0}
 	if k.metadata {
 		s.ExpectField = "metadata"
@@ -124,4 +125,25 @@ func (s *controlStep) Execute(ctx context.Context, p Platform, to messenger.Reci
 
 func (s *controlStep) Effect() Effect {
 	return Effect{Control: s.kind.control, Metadata: s.metadata}
+}
+
+// controlStepData is the encoding of a take, request or release step.
+type controlStepData struct {
+	Metadata string `json:"metadata,omitempty"`
+}
+
+func (s *controlStep) encodeStep() ([]byte, error) {
+	return json.Marshal(controlStepData{Metadata: s.metadata})
+}
+
+// decodeStep reads a step of the kind.
+func (k controlKind) decodeStep(data []byte) (Step, error) {
+	var d controlStepData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
+	}
+	if !k.metadata && d.Metadata != "" {
+		return nil, fmt.Errorf("%s takes no metadata", k.name)
+	}
+	return &controlStep{kind: k, metadata: d.Metadata}, nil
 }

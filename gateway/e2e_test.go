@@ -298,9 +298,10 @@ func TestSeedCases(t *testing.T) {
 	if pass.Body["target_app_id"] != zendeskID || recipientOf(pass) != "u1" {
 		t.Fatalf("pass_thread_control body = %v, want target_app_id %s for u1", pass.Body, zendeskID)
 	}
-	if owner := h.gw.State().Load(conversation.Key{PageID: pageID, UserID: "u1"}).Owner; owner != conversation.AppOwner(zendeskID) {
-		t.Fatalf("owner after pass = %q, want %s", owner, zendeskID)
-	}
+	waitFor(t, "the owner after the pass", func() bool {
+		st, err := h.gw.State().Load(context.Background(), conversation.Key{PageID: pageID, UserID: "u1"})
+		return err == nil && st.Owner == conversation.AppOwner(zendeskID)
+	})
 	sentBefore := len(h.graph.texts("u1"))
 
 	// While zendesk owns the thread, messages arrive on standby: no bot reply.

@@ -1,8 +1,9 @@
 // Package gateway is threadgate's HTTP side and its dispatch: it verifies and
-// decodes webhooks, queues their events (one lane per user, so each user's
-// events are handled in order while different users are handled in
-// parallel), drops redeliveries, and handles each event: it loads the
-// conversation's state from the StateStore, asks the conversation package
+// decodes webhooks, stores their events in a store.Store before it answers
+// 200, schedules them (one lane per user, so each user's events are handled
+// in order while different users are handled in parallel), drops
+// redeliveries, and handles each event: it loads the conversation's state
+// from the store, asks the conversation package
 // what to do (conversation.Handle), carries out the effects — the rules
 // through the engine, their steps through the actions against the Messenger
 // Platform — feeds what the calls did back to the conversation
@@ -13,22 +14,28 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
-	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/retry"
+	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/memstore"
 )
 
 // Defaults for Config fields left zero.
 const (
-	DefaultQueueSize = 10000
-	DefaultWorkers   = 64
-	DefaultDedupSize = 100000
-	MaxBodyBytes     = 1 << 20
+	DefaultQueueSize  = store.DefaultMaxPending
+	DefaultQueueBytes = store.DefaultMaxPendingBytes
+	DefaultWorkers    = 64
+	MaxBodyBytes      = 1 << 20
 )
 
 // Config is what a Gateway is built from.
@@ -49,14 +56,24 @@ type Config struct {
 	VerifyToken string
 	// AppID is the gateway's own Facebook app ID ("" when unknown).
 	AppID string
-	// QueueSize bounds the events accepted and not yet handled.
-	QueueSize int
+	// Store keeps the accepted events, their progress, the dead letters,
+	// the dedup keys and the conversation states. Nil: a store/memstore
+	// bounded by QueueSize and QueueBytes. The caller that gives a Store
+	// closes it, after Drain.
+	Store store.Store
+	// QueueSize and QueueBytes bound the events accepted and not yet
+	// handled (count and bytes) of the memory store made when Store is nil;
+	// a Store given is bounded by its own Limits.
+	QueueSize  int
+	QueueBytes int64
 	// Workers is how many events are handled at once (different users).
 	Workers int
-	// Queue, Dedup and State default to in-memory implementations.
-	Queue Queue
-	Dedup Deduper
-	State StateStore
+	// Retry is the retry policy of the steps that fail for a transient
+	// reason or a rate limit; zero: retry.DefaultPolicy(). Its Budget is
+	// --retry-for.
+	Retry retry.Policy
+	// Rand draws the jitter of the retries; nil: math/rand/v2.
+	Rand retry.Rand
 	// Logger receives the gateway's logs; secrets never reach it.
 	Logger *slog.Logger
 	// LogSenderIDs logs raw sender IDs instead of a short hash of them.
@@ -113,15 +130,27 @@ type ActionReport struct {
 
 // Gateway receives webhooks and handles their events.
 type Gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	queue   Queue
-	dedup   Deduper
-	state   StateStore
-	obs     Observer
-	now     func() time.Time
+	cfg    Config
+	log    *slog.Logger
+	store  store.Store
+	queue  *MemoryQueue
+	states *States
+	obs    Observer
+	now    func() time.Time
+	policy retry.Policy
+	rand   retry.Rand
+	// intake guards closing: a webhook holds it for reading while it
+	// stores and queues its events, Drain for writing while it closes.
+	intake  sync.RWMutex
+	closing bool
 	running sync.WaitGroup
 	started atomic.Bool
+	// storeDown is set while the store fails (not ErrFull): /readyz
+	// answers 503 until a store call succeeds again.
+	storeDown atomic.Bool
+	// cancelWork cancels the context of the workers (Drain, when the
+	// grace period is over).
+	cancelWork context.CancelFunc
 	// timers watches the threads other apps hold, for
 	// handover.return_after_idle (returns.go).
 	timers *returnTimers
@@ -134,61 +163,112 @@ func New(cfg Config) *Gateway {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, queue: cfg.Queue, dedup: cfg.Dedup, state: cfg.State, obs: cfg.Observer, now: cfg.Now,
-		timers: newReturnTimers()}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, store: cfg.Store, obs: cfg.Observer, now: cfg.Now,
+		policy: cfg.Retry, rand: cfg.Rand, timers: newReturnTimers()}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
-	}
-	if g.queue == nil {
-		g.queue = NewMemoryQueue(cfg.QueueSize)
-	}
-	if g.dedup == nil {
-		g.dedup = NewMemoryDeduper(DefaultDedupSize)
-	}
-	if g.state == nil {
-		g.state = NewMemoryStateStore()
-	}
-	if g.obs == nil {
-		g.obs = nopObserver{}
 	}
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if g.store == nil {
+		g.store = memstore.New(store.Options{
+			Limits: store.Limits{MaxPending: cfg.QueueSize, MaxPendingBytes: cfg.QueueBytes},
+			Now:    g.now,
+		})
+	}
+	if g.policy == (retry.Policy{}) {
+		g.policy = retry.DefaultPolicy()
+	}
+	if g.rand == nil {
+		g.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
+	// The store bounds what is accepted; the scheduler holds what the
+	// store holds, and the timer's returns besides.
+	g.queue = NewMemoryQueue(math.MaxInt)
+	g.states = &States{s: g.store}
 	return g
 }
 
-// Queue returns the gateway's event queue (for metrics and tests).
+// Queue returns the gateway's scheduler of events (for metrics and tests).
 func (g *Gateway) Queue() Queue { return g.queue }
 
-// State returns the gateway's conversation state store.
-func (g *Gateway) State() StateStore { return g.state }
+// State returns the conversation states, read and written through the
+// store.
+func (g *Gateway) State() *States { return g.states }
 
-// Start starts the workers. They run until Drain.
-func (g *Gateway) Start(ctx context.Context) {
+// Store returns the store the gateway runs on.
+func (g *Gateway) Store() store.Store { return g.store }
+
+// Start queues the events the store holds from before (in sequence order,
+// so each lane's order holds), watches again the threads other apps hold,
+// and starts the workers. They run until Drain or until ctx is done.
+func (g *Gateway) Start(ctx context.Context) error {
 	if g.started.Swap(true) {
-		return
+		return nil
 	}
+	pending, err := g.store.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: reading the pending events: %w", err)
+	}
+	jobs := make([]Job, 0, len(pending))
+	for _, ev := range pending {
+		jobs = append(jobs, storedJob(ev))
+	}
+	if err := g.queue.Push(jobs...); err != nil {
+		return fmt.Errorf("gateway: queuing the pending events: %w", err)
+	}
+	if len(pending) > 0 {
+		g.log.Info("queued the events pending from before", "count", len(pending))
+	}
+	if err := g.watchStoredStates(ctx); err != nil {
+		return err
+	}
+	ctx, g.cancelWork = context.WithCancel(ctx)
 	g.running.Go(func() { g.queue.Run(ctx, g.cfg.Workers, g.handleJob) })
 	g.running.Go(func() { g.runTimers(ctx) })
+	return nil
 }
 
-// Drain stops accepting events and waits until every accepted event has been
-// handled, or ctx is done; cancel the context given to Start to abort the
-// Graph calls still running after that.
+// ErrGraceOver is returned by Drain when its context ended before every
+// event was handled.
+var ErrGraceOver = errors.New("gateway: the grace period ended before every event was handled")
+
+// Drain stops accepting events and waits until every accepted event has
+// been handled, or ctx is done; then it stops the workers (the Graph calls
+// still running are cancelled) and returns ErrGraceOver. An event waiting
+// for a retry is not waited for. What was not handled stays in the store:
+// with a durable store it runs after the next start, without one it is
+// logged by mid. The caller closes its store after Drain.
 func (g *Gateway) Drain(ctx context.Context) error {
+	g.intake.Lock()
+	g.closing = true
+	g.intake.Unlock()
 	g.timers.close()
 	g.queue.Close()
 	done := make(chan struct{})
 	go func() { g.running.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ErrGraceOver
+		if g.cancelWork != nil {
+			g.cancelWork()
+		}
+		<-done
 	}
+	g.logAbandoned(g.queue.Abandoned())
+	return err
 }
 
 // senderTag is what logs show of a user ID: a short stable hash unless raw
@@ -199,10 +279,4 @@ func (g *Gateway) senderTag(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:6])
-}
-
-// incoming is a queued event.
-type incoming struct {
-	messenger.Incoming
-	received time.Time
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/retry"
 )
 
 // This file handles one queued event: it loads the conversation's state,
@@ -56,32 +57,6 @@ func handoverApp(ev *messenger.Event) string {
 		return ev.RequestThreadControl.RequestedOwnerAppID.String()
 	}
 	return ""
-}
-
-// handleJob handles one queued event.
-func (g *Gateway) handleJob(ctx context.Context, j Job) {
-	if rj, ok := j.Value.(*returnJob); ok {
-		g.handleReturn(ctx, rj)
-		return
-	}
-	in := j.Value.(*incoming)
-	ev := in.Event
-	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(ev)}
-	h := g.handling(key, string(ev.Kind()), in.Standby)
-	defer h.report()
-	if !g.dedup.FirstTime(dedupKey(key.PageID, ev)) {
-		g.obs.DedupHit()
-		h.rep.Note = "redelivered event skipped"
-		h.log.Debug(h.rep.Note)
-		return
-	}
-	cev := conversationEvent(in.Incoming)
-	h.rep.Text = cev.Rules.Text
-	if cev.Kind == conversation.EventPostback {
-		h.rep.Text = cev.Rules.Payload
-	}
-	st, effects := conversation.Handle(g.state.Load(key), cev, h.start, h.settings)
-	h.finish(h.run(ctx, st, effects))
 }
 
 // conversationEvent converts a webhook event into what the conversation
@@ -129,6 +104,22 @@ func conversationEvent(in messenger.Incoming) conversation.Event {
 	return c
 }
 
+// mode says how a handling carries out the effects.
+type mode int
+
+const (
+	// modeLive decides and runs at once, and a failed step goes back to
+	// the transitions (the return timer's events, which are not stored).
+	modeLive mode = iota
+	// modeDecide is the first pass over a stored event: it asks who owns
+	// the thread and evaluates the rules, runs no step, and records all
+	// it learned in a plan.
+	modeDecide
+	// modeExec replays a stored event's plan: it runs the steps not done
+	// yet, records each success, and stops at the first failure.
+	modeExec
+)
+
 // handling is the gateway's work on one event of one conversation: the
 // rule set and settings read once at the start, the log and the report.
 type handling struct {
@@ -142,7 +133,52 @@ type handling struct {
 	rep      Report
 	// watch holds the Watch effects, carried out once the state is saved.
 	watch []time.Time
+
+	mode mode
+	// rec is the plan being recorded (modeDecide); plan the plan replayed
+	// (modeExec).
+	rec  *plan
+	plan *decodedPlan
+	// owners and decisions are the replay's cursors into the plan's
+	// answers; step is the index of the next step of the plan.
+	owners, decisions, step int
+	// resumeFrom is how many steps a previous attempt did: they are not
+	// run again.
+	resumeFrom int
+	// quiet suppresses the logs, notes, counts and reports of what a
+	// previous attempt did already (and of modeDecide's dry run).
+	quiet bool
+	// rule names the rule whose steps run ("" outside a rule).
+	rule string
+	// halt is the failure that stopped a modeExec handling.
+	halt *stepFailure
+	// progress records that the steps before n succeeded (modeExec).
+	progress func(n int)
+	// now is the state now of a replayed dead letter (modeExec): the
+	// steps that run are applied to it, since the plan's state is older
+	// than the conversation's.
+	now *conversation.State
+	// fired and ran are the rules fired and the steps that succeeded,
+	// for the log line.
+	fired, ran []string
+	// evaluated is true once the rules ran.
+	evaluated bool
+	// final is the state a dead-lettered event left, for its report.
+	final conversation.State
 }
+
+// stepFailure is the failure of a step that stopped a stored event.
+type stepFailure struct {
+	rule  string
+	index int
+	kind  string
+	err   error
+	class retry.Class
+}
+
+// retryable reports whether the handling stopped on a failure that is
+// tried again later (the state is not told about it).
+func (h *handling) retryable() bool { return h.halt != nil && h.halt.class != retry.Permanent }
 
 func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *handling {
 	start := g.now()
@@ -174,30 +210,30 @@ func (g *Gateway) settings(set *engine.Set) conversation.Settings {
 	return s
 }
 
-// finish saves the conversation's state, then puts it on the return timer
-// if an effect said so.
-func (h *handling) finish(st conversation.State) {
-	h.g.state.Save(h.key, st)
-	for _, since := range h.watch {
-		h.g.timers.watch(h.key, since)
+// at is the transitions' clock: the plan's time for a stored event, so
+// that a replay derives the same state, the clock for the timer's events.
+func (h *handling) at() time.Time {
+	if h.mode == modeLive {
+		return h.g.now()
 	}
+	return h.start
 }
 
 // report gives the report to Config.OnHandled, with the owner as rules
 // read it after the event.
-func (h *handling) report() {
+func (h *handling) report(st conversation.State) {
 	if h.g.cfg.OnHandled == nil {
 		return
 	}
-	h.rep.Owner = h.settings.OwnerForRules(h.g.state.Load(h.key).CurrentOwner(h.g.now()))
+	h.rep.Owner = h.settings.OwnerForRules(st.CurrentOwner(h.g.now()))
 	h.g.cfg.OnHandled(h.rep)
 }
 
 // run carries out effects in order; the effects that Apply returns for an
 // outcome are carried out before the rest. It returns the state after all
-// of them.
+// of them, or after the step that stopped a stored event.
 func (h *handling) run(ctx context.Context, st conversation.State, effects []conversation.Effect) conversation.State {
-	for len(effects) > 0 {
+	for len(effects) > 0 && h.halt == nil {
 		e := effects[0]
 		effects = effects[1:]
 		var more []conversation.Effect
@@ -205,21 +241,46 @@ func (h *handling) run(ctx context.Context, st conversation.State, effects []con
 		case conversation.RunRules:
 			st = h.runRules(ctx, st, e)
 		case conversation.RunStep:
-			err := h.execute(ctx, h.g.cfg.Platform, e.Step)
-			h.reportStep(e.Step, err)
-			st, more = conversation.Apply(st, conversation.StepDone{Run: e, Err: err}, h.g.now(), h.settings)
+			h.rule = "handover." + string(e.Purpose)
+			err, live := h.doStep(ctx, h.g.cfg.Platform, e.Step)
+			if h.retryable() {
+				return st
+			}
+			if live {
+				h.reportStep(e.Step, err)
+			}
+			st, more = conversation.Apply(st, conversation.StepDone{Run: e, Err: err}, h.at(), h.settings)
+			h.applyNow(conversation.StepDone{Run: e, Err: err}, live)
 		case conversation.LookupOwner:
-			st, more = conversation.Apply(st, h.lookupOwner(ctx, e), h.g.now(), h.settings)
+			found, ok := h.lookupOwner(ctx, e)
+			if !ok {
+				return st
+			}
+			st, more = conversation.Apply(st, found, h.at(), h.settings)
 		case conversation.Watch:
-			h.watch = append(h.watch, e.Since)
+			if h.mode != modeDecide {
+				h.watch = append(h.watch, e.Since)
+			}
 		case conversation.Observe:
-			h.g.obs.Handover(e.Target, e.Direction)
+			if !h.quiet {
+				h.g.obs.Handover(e.Target, e.Direction)
+			}
 		case conversation.Note:
-			h.note(e)
+			if !h.quiet {
+				h.note(e)
+			}
 		}
 		effects = append(more, effects...)
 	}
 	return st
+}
+
+// applyNow applies a step that ran to the state now of a replayed dead
+// letter.
+func (h *handling) applyNow(done conversation.StepDone, live bool) {
+	if h.now != nil && live {
+		*h.now, _ = conversation.Apply(*h.now, done, h.g.now(), h.settings)
+	}
 }
 
 // note logs a Note and sets the report's note.
@@ -246,63 +307,130 @@ type OwnerLookup interface {
 	ThreadOwner(ctx context.Context, to messenger.Recipient) (string, error)
 }
 
-// lookupOwner asks the platform who owns the thread.
-func (h *handling) lookupOwner(ctx context.Context, e conversation.LookupOwner) conversation.OwnerFound {
-	lk, ok := h.g.cfg.Platform.(OwnerLookup)
-	if !ok { // Settings.CanLookupOwner was false: never asked
-		return conversation.OwnerFound{Lookup: e, Err: fmt.Errorf("the platform cannot tell who owns a thread")}
+// lookupOwner asks the platform who owns the thread, or, replaying a
+// plan, answers as the platform did. ok is false when the plan has no
+// answer (the handling is stopped).
+func (h *handling) lookupOwner(ctx context.Context, e conversation.LookupOwner) (found conversation.OwnerFound, ok bool) {
+	if h.mode == modeExec {
+		if h.owners >= len(h.plan.Owners) {
+			h.halt = &stepFailure{index: h.step, err: errPlanMismatch, class: retry.Permanent}
+			return found, false
+		}
+		a := h.plan.Owners[h.owners]
+		h.owners++
+		return conversation.OwnerFound{Lookup: e, AppID: a.AppID, Err: a.err()}, true
 	}
-	id, err := lk.ThreadOwner(ctx, h.to)
-	return conversation.OwnerFound{Lookup: e, AppID: id, Err: err}
+	lk, can := h.g.cfg.Platform.(OwnerLookup)
+	if !can { // Settings.CanLookupOwner was false: never asked
+		found = conversation.OwnerFound{Lookup: e, Err: fmt.Errorf("the platform cannot tell who owns a thread")}
+	} else {
+		id, err := lk.ThreadOwner(ctx, h.to)
+		found = conversation.OwnerFound{Lookup: e, AppID: id, Err: err}
+	}
+	if h.mode == modeDecide {
+		a := ownerAnswer{AppID: found.AppID}
+		if found.Err != nil {
+			a.Error = found.Err.Error()
+		}
+		h.rec.Owners = append(h.rec.Owners, a)
+	}
+	return found, true
 }
 
-// runRules evaluates the rules and runs the steps of the rules that fire,
-// recording what happened in the report.
+// runRules evaluates the rules (or, replaying a plan, takes the decision
+// recorded) and runs the steps of the rules that fire, recording what
+// happened in the report.
 func (h *handling) runRules(ctx context.Context, st conversation.State, r conversation.RunRules) conversation.State {
 	g, log, rep := h.g, h.log, &h.rep
 	rep.Paused = r.Input.State.Paused
-	var dec engine.Decision
-	if g.cfg.Explain {
-		dec = h.set.Explain(r.Input)
-		rep.Trace = dec.Trace
+	h.evaluated = true
+	var fired []firing
+	if h.mode == modeExec {
+		if h.decisions >= len(h.plan.decisions) {
+			h.halt = &stepFailure{index: h.step, err: errPlanMismatch, class: retry.Permanent}
+			return st
+		}
+		fired = h.plan.decisions[h.decisions]
+		h.decisions++
 	} else {
-		dec = h.set.Evaluate(r.Input)
+		var dec engine.Decision
+		if g.cfg.Explain {
+			dec = h.set.Explain(r.Input)
+			rep.Trace = dec.Trace
+		} else {
+			dec = h.set.Evaluate(r.Input)
+		}
+		for _, we := range dec.WhenErrors {
+			log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Error())
+		}
+		var rd ruleDecision
+		for _, f := range dec.Fired {
+			for _, err := range f.Errors {
+				log.Error("action not rendered", "rule", f.Rule.Name, "error", err.Error())
+			}
+			calls := conversation.Calls(f.Steps, r.CarryControl)
+			fired = append(fired, firing{rule: f.Rule.Name, calls: calls, renderErrors: len(f.Errors)})
+			if h.mode == modeDecide {
+				pcs, err := encodePlanCalls(calls)
+				if err != nil {
+					h.halt = &stepFailure{rule: f.Rule.Name, index: h.step, err: err, class: retry.Permanent}
+					return st
+				}
+				rd.Fired = append(rd.Fired, firedRule{Rule: f.Rule.Name, Calls: pcs, RenderErrors: len(f.Errors)})
+			}
+		}
+		if h.mode == modeDecide {
+			h.rec.Decisions = append(h.rec.Decisions, rd)
+		}
 	}
-	for _, we := range dec.WhenErrors {
-		log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Error())
-	}
-	if len(dec.Fired) == 0 {
-		rep.Note = "no rule fired"
-		log.Info("event handled", "rule", "", "actions", []string{}, "outcome", "no_rule", "duration_ms", ms(g.now().Sub(h.start)))
+	if len(fired) == 0 {
+		if !h.quiet {
+			rep.Note = "no rule fired"
+		}
 		return st
 	}
-	var names, done []string
-	outcome := "ok"
-	for _, f := range dec.Fired {
-		g.obs.RuleFired(f.Rule.Name)
-		names = append(names, f.Rule.Name)
-		rep.Rules = append(rep.Rules, f.Rule.Name)
-		for _, err := range f.Errors {
-			outcome = "error"
-			log.Error("action not rendered", "rule", f.Rule.Name, "error", err.Error())
+	for _, f := range fired {
+		if !h.quiet && h.mode != modeDecide {
+			g.obs.RuleFired(f.rule)
+			rep.Rules = append(rep.Rules, f.rule)
 		}
-		for _, c := range conversation.Calls(f.Steps, r.CarryControl) {
+		h.fired = append(h.fired, f.rule)
+		h.rule = f.rule
+		for _, c := range f.calls {
 			var ran []stepRun
 			st, ran = h.runCall(ctx, st, c)
 			for _, sr := range ran {
 				h.reportStep(sr.step, sr.err)
 				if sr.err != nil {
-					outcome = "error"
-					log.Error("action failed", "rule", f.Rule.Name, "action", sr.step.Kind(), "error", sr.err.Error())
-					done = append(done, sr.step.Kind()+":error")
+					if h.mode == modeLive {
+						log.Error("action failed", "rule", f.rule, "action", sr.step.Kind(), "error", sr.err.Error())
+					}
+					h.ran = append(h.ran, sr.step.Kind()+":error")
 					continue
 				}
-				done = append(done, sr.step.Kind())
+				h.ran = append(h.ran, sr.step.Kind())
+			}
+			if h.halt != nil {
+				return st
 			}
 		}
 	}
-	log.Info("event handled", "rule", strings.Join(names, ","), "actions", done, "outcome", outcome, "duration_ms", ms(g.now().Sub(h.start)))
 	return st
+}
+
+// logHandled writes the event's log line, once the rules ran.
+func (h *handling) logHandled(outcome string) {
+	if !h.evaluated {
+		return
+	}
+	if len(h.fired) == 0 {
+		outcome = "no_rule"
+	}
+	ran := h.ran
+	if ran == nil {
+		ran = []string{}
+	}
+	h.log.Info("event handled", "rule", strings.Join(h.fired, ","), "actions", ran, "outcome", outcome, "duration_ms", ms(h.g.now().Sub(h.rep.Time)))
 }
 
 // reportStep adds a step that ran to the report.

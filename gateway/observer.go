@@ -8,6 +8,8 @@ const (
 	OutcomeMalformed    = "malformed"
 	OutcomeWrongObject  = "wrong_object"
 	OutcomeQueueFull    = "queue_full"
+	// OutcomeStoreFailed: the store could not keep the events.
+	OutcomeStoreFailed = "store_failed"
 )
 
 // Observer is told what the gateway does, so that metrics can count it.
@@ -42,6 +44,13 @@ type Observer interface {
 	// "requested" (another app asks for the thread) is in the metrics'
 	// label set but never called: a request does not move the thread.
 	Handover(target, direction string)
+	// DeadLettered is called when an event becomes a dead letter, with the
+	// reason: ReasonPermanent, ReasonExhausted, ReasonPanic or
+	// ReasonCorrupt.
+	DeadLettered(reason string)
+	// Recovered is called when the handling of an event panicked and was
+	// recovered.
+	Recovered()
 }
 
 type nopObserver struct{}
@@ -52,3 +61,5 @@ func (nopObserver) DedupHit()               {}
 func (nopObserver) RuleFired(string)        {}
 func (nopObserver) Action(string, string)   {}
 func (nopObserver) Handover(string, string) {}
+func (nopObserver) DeadLettered(string)     {}
+func (nopObserver) Recovered()              {}

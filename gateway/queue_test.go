@@ -30,7 +30,7 @@ func TestMemoryQueueKeepsOrderPerKeyAndRunsKeysInParallel(t *testing.T) {
 		}
 	}
 	q.Close()
-	q.Run(context.Background(), 8, func(_ context.Context, j Job) {
+	q.Run(context.Background(), 8, func(_ context.Context, j Job) Verdict {
 		if n := perKeyBusy[j.Key].Add(1); n != 1 {
 			t.Errorf("key %s handled by %d workers at once", j.Key, n)
 		}
@@ -47,6 +47,7 @@ func TestMemoryQueueKeepsOrderPerKeyAndRunsKeysInParallel(t *testing.T) {
 		mu.Unlock()
 		inFlight.Add(-1)
 		perKeyBusy[j.Key].Add(-1)
+		return Done
 	})
 	for k, seq := range got {
 		if len(seq) != perKey {
@@ -88,7 +89,7 @@ func TestMemoryQueueBoundIsAllOrNothing(t *testing.T) {
 		t.Fatalf("push after close: err = %v", err)
 	}
 	var n atomic.Int32
-	q.Run(context.Background(), 2, func(context.Context, Job) { n.Add(1) })
+	q.Run(context.Background(), 2, func(context.Context, Job) Verdict { n.Add(1); return Done })
 	if n.Load() != 3 {
 		t.Fatalf("handled %d jobs after close, want the 3 accepted", n.Load())
 	}
@@ -110,7 +111,7 @@ func TestMemoryQueueStopsWhenContextEnds(t *testing.T) {
 	q := NewMemoryQueue(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { q.Run(ctx, 2, func(context.Context, Job) {}); close(done) }()
+	go func() { q.Run(ctx, 2, func(context.Context, Job) Verdict { return Done }); close(done) }()
 	cancel()
 	select {
 	case <-done:
@@ -119,19 +120,83 @@ func TestMemoryQueueStopsWhenContextEnds(t *testing.T) {
 	}
 }
 
-func TestMemoryDeduper(t *testing.T) {
-	d := NewMemoryDeduper(2)
-	steps := []struct {
-		key  string
-		want bool
-	}{
-		{"a", true}, {"a", false}, {"b", true}, {"c", true}, // c starts a new generation; a, b still remembered
-		{"a", false}, {"b", false}, {"d", true}, {"e", true}, // e rotates: a, b forgotten
-		{"a", true}, {"d", false},
+// A job that asks to be handled again parks its lane: the lane's later
+// jobs wait behind it, other lanes go on, and no worker waits (one worker
+// here); Close abandons a parked lane with its later jobs.
+func TestMemoryQueueParksALaneWithoutHoldingAWorker(t *testing.T) {
+	q := NewMemoryQueue(10)
+	if err := q.Push(Job{Key: "a", Value: "a1"}, Job{Key: "a", Value: "a2"}, Job{Key: "b", Value: "b1"}, Job{Key: "b", Value: "b2"}); err != nil {
+		t.Fatal(err)
 	}
-	for i, s := range steps {
-		if got := d.FirstTime(s.key); got != s.want {
-			t.Fatalf("step %d FirstTime(%q) = %v, want %v", i, s.key, got, s.want)
+	var mu sync.Mutex
+	var order []string
+	tries := 0
+	bDone := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.Run(ctx, 1, func(_ context.Context, j Job) Verdict {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, j.Value.(string))
+			switch j.Value {
+			case "a1":
+				tries++
+				if tries == 1 {
+					return RetryAfter(time.Hour) // parked until Close
+				}
+			case "b2":
+				close(bDone)
+			}
+			return Done
+		})
+	}()
+	select {
+	case <-bDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lane b waited behind the parked lane a")
+	}
+	if n := q.Len(); n != 2 {
+		t.Fatalf("Len = %d with lane a parked, want 2", n)
+	}
+	q.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close with only a parked lane left")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != "[a1 b1 b2]" {
+		t.Errorf("handled %v, want [a1 b1 b2] (a2 behind the parked a1)", order)
+	}
+	var abandoned []string
+	for _, j := range q.Abandoned() {
+		abandoned = append(abandoned, j.Value.(string))
+	}
+	if fmt.Sprint(abandoned) != "[a1 a2]" {
+		t.Errorf("abandoned %v, want [a1 a2]", abandoned)
+	}
+}
+
+// A parked lane is handled again, in order, once its wait is over.
+func TestMemoryQueueRetriesAParkedJobFirst(t *testing.T) {
+	q := NewMemoryQueue(10)
+	_ = q.Push(Job{Key: "a", Value: "a1"}, Job{Key: "a", Value: "a2"})
+	var order []string
+	q.Run(context.Background(), 2, func(_ context.Context, j Job) Verdict {
+		order = append(order, j.Value.(string))
+		if len(order) == 1 {
+			return RetryAfter(time.Millisecond)
 		}
+		if j.Value == "a2" {
+			q.Close()
+		}
+		return Done
+	})
+	if fmt.Sprint(order) != "[a1 a1 a2]" {
+		t.Errorf("handled %v, want [a1 a1 a2]", order)
 	}
 }

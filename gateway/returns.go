@@ -4,11 +4,13 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/store"
 )
 
 // This file takes threads back from other apps after they have been idle
@@ -24,9 +26,10 @@ import (
 // the heap, at most maxReturnsPerTick of them. A conversation that is due
 // is pushed onto the event queue like a webhook event of its user, so that
 // it is handled in order with the user's own events; the worker checks
-// again, takes the thread and runs the rules. The heap is lost when the
-// process stops: after a restart, a thread is watched again from its next
-// event.
+// again, takes the thread and runs the rules. The heap lives in memory; at
+// start it is rebuilt from the states in the store (watchStoredStates), so
+// that with a durable store a pending return still happens after a
+// restart.
 
 // DefaultTimerInterval is how often the gateway looks for threads to take
 // back when Config.TimerInterval is zero.
@@ -144,13 +147,51 @@ const (
 	stateSweepEvery = 10 * time.Minute
 )
 
-// expireState forgets the conversations quiet for longer than stateRetention.
+// expireState forgets the conversations quiet for longer than
+// stateRetention, and the dedup keys past their TTL.
 func (g *Gateway) expireState(now time.Time) int {
-	n := g.state.Expire(now.Add(-stateRetention))
+	ctx := context.Background()
+	n, err := g.states.Expire(ctx, now.Add(-stateRetention))
+	if err != nil {
+		g.log.Warn("could not forget quiet conversations", "error", err.Error())
+	}
 	if n > 0 {
 		g.log.Debug("forgot quiet conversations", "count", n)
 	}
+	if _, err := g.store.ExpireDedup(ctx); err != nil {
+		g.log.Warn("could not forget expired dedup keys", "error", err.Error())
+	}
 	return n
+}
+
+// watchStoredStates puts on the return timer every conversation whose
+// stored state says another app holds the thread: the timer's heap does
+// not outlive the process, the states may.
+func (g *Gateway) watchStoredStates(ctx context.Context) error {
+	n := 0
+	err := g.store.ScanStates(ctx, func(s store.State) error {
+		key, ok := parseStateKey(s.Key)
+		if !ok {
+			return nil
+		}
+		st, err := decodeState(s.Data)
+		if err != nil {
+			g.log.Warn("a stored conversation state cannot be read, skipped", "error", err.Error())
+			return nil
+		}
+		if st.Owner.HeldByOther() {
+			g.timers.watch(key, st.QuietSince())
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: reading the conversation states: %w", err)
+	}
+	if n > 0 {
+		g.log.Info("watching threads other apps hold, from the stored states", "count", n)
+	}
+	return nil
 }
 
 // CheckReturns looks once for threads to take back, as the timer does every
@@ -164,7 +205,13 @@ func (g *Gateway) CheckReturns() int {
 	s := g.settings(g.rules())
 	due := g.timers.due(now.Add(-s.ReturnWait()), maxReturnsPerTick)
 	for i, e := range due {
-		verdict, quiet := conversation.CheckWatched(g.state.Load(e.conv), e.since, now, s)
+		st, err := g.states.Load(context.Background(), e.conv)
+		if err != nil {
+			g.log.Warn("could not load a watched conversation, will try again", "error", err.Error())
+			g.timers.watch(e.conv, e.since)
+			continue
+		}
+		verdict, quiet := conversation.CheckWatched(st, e.since, now, s)
 		switch verdict {
 		case conversation.Forget:
 			continue
@@ -172,7 +219,7 @@ func (g *Gateway) CheckReturns() int {
 			g.timers.watch(e.conv, quiet) // someone wrote since: wait again
 			continue
 		}
-		err := g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
+		err = g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
 		if err != nil {
 			// Keep this one and the rest for the next tick.
 			for _, r := range due[i:] {
@@ -194,15 +241,28 @@ func (g *Gateway) CheckReturns() int {
 func (g *Gateway) handleReturn(ctx context.Context, j *returnJob) {
 	h := g.handling(j.conv, string(engine.KindReturned), false)
 	ev := conversation.Event{Kind: conversation.EventReturnDue, Rules: engine.Event{PageID: j.conv.PageID, SenderID: j.conv.UserID}}
-	st, effects := conversation.Handle(g.state.Load(j.conv), ev, h.start, h.settings)
+	before, err := g.states.Load(ctx, j.conv)
+	if err != nil {
+		g.log.Warn("could not load a conversation to take its thread back", "error", err.Error())
+		g.timers.watch(j.conv, h.start)
+		return
+	}
+	st, effects := conversation.Handle(before, ev, h.start, h.settings)
 	taking := false
 	for _, e := range effects {
 		if _, ok := e.(conversation.RunStep); ok {
 			taking = true
 		}
 	}
-	h.finish(h.run(ctx, st, effects))
+	st = h.run(ctx, st, effects)
+	if err := g.states.Save(context.WithoutCancel(ctx), j.conv, st, g.now()); err != nil {
+		g.log.Error("could not save a conversation's state after its return", "error", err.Error())
+	}
+	for _, since := range h.watch {
+		g.timers.watch(j.conv, since)
+	}
+	h.logHandled("ok")
 	if taking {
-		h.report()
+		h.report(st)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/store"
 )
 
 // Router returns a gin engine serving the webhook, /healthz and /readyz.
@@ -32,6 +34,14 @@ func (g *Gateway) Router() *gin.Engine {
 			c.String(http.StatusServiceUnavailable, "no valid rules loaded")
 			return
 		}
+		if g.storeDown.Load() {
+			// Ask the store again: ready as soon as it answers.
+			if _, err := g.store.Stats(c.Request.Context()); err != nil {
+				c.String(http.StatusServiceUnavailable, "the store fails")
+				return
+			}
+			g.storeUp()
+		}
 		c.String(http.StatusOK, "ready")
 	})
 	return r
@@ -51,8 +61,9 @@ func (g *Gateway) verifySubscription(c *gin.Context) {
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(c.Query("hub.challenge")))
 }
 
-// receiveWebhook verifies, decodes and queues one webhook POST. It answers as
-// soon as the events are queued, never after the Graph calls they cause.
+// receiveWebhook verifies, decodes, stores and queues one webhook POST. It
+// answers as soon as the events are stored, never after the Graph calls
+// they cause.
 func (g *Gateway) receiveWebhook(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	if err != nil {
@@ -79,26 +90,24 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 		g.reject(c, http.StatusNotFound, OutcomeWrongObject, "object is not page or instagram")
 		return
 	}
-	now := g.now()
 	events := w.Events()
-	jobs := make([]Job, 0, len(events))
+	batch := make([]store.NewEvent, 0, len(events))
 	for _, in := range events {
 		kind := in.Event.Kind()
 		if !queued(kind) {
 			g.log.Debug("event skipped", "kind", string(kind), "standby", in.Standby)
 			continue
 		}
-		jobs = append(jobs, Job{
-			Key:      in.PageID.String() + "/" + userOf(in.Event),
-			Value:    &incoming{Incoming: in, received: now},
-			Enqueued: now,
-		})
-	}
-	if len(jobs) > 0 {
-		if err := g.queue.Push(jobs...); err != nil {
-			g.reject(c, http.StatusServiceUnavailable, OutcomeQueueFull, err.Error())
+		b, err := encodeIncoming(in)
+		if err != nil {
+			g.reject(c, http.StatusBadRequest, OutcomeMalformed, err.Error())
 			return
 		}
+		batch = append(batch, store.NewEvent{Lane: in.PageID.String() + "/" + userOf(in.Event), Body: b})
+	}
+	if status, outcome, why := g.accept(c.Request.Context(), batch); status != http.StatusOK {
+		g.reject(c, status, outcome, why)
+		return
 	}
 	// Events are counted once accepted, so a refused request that Facebook
 	// delivers again is not counted twice.
@@ -107,6 +116,39 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 	}
 	g.obs.WebhookRequest(OutcomeAccepted)
 	c.String(http.StatusOK, "EVENT_RECEIVED")
+}
+
+// accept stores a webhook's events (all or none) and queues them. It
+// answers 200 only once they are in the store: 503 while shutting down,
+// when the store is full (Facebook delivers again later), or when it fails.
+func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent) (status int, outcome, why string) {
+	g.intake.RLock()
+	defer g.intake.RUnlock()
+	if g.closing {
+		return http.StatusServiceUnavailable, OutcomeQueueFull, "shutting down"
+	}
+	if len(batch) == 0 {
+		return http.StatusOK, "", ""
+	}
+	stored, err := g.store.Append(ctx, batch)
+	switch {
+	case errors.Is(err, store.ErrFull):
+		return http.StatusServiceUnavailable, OutcomeQueueFull, err.Error()
+	case err != nil:
+		g.storeDown.Store(true)
+		return http.StatusServiceUnavailable, OutcomeStoreFailed, err.Error()
+	}
+	g.storeUp()
+	jobs := make([]Job, len(stored))
+	for i, ev := range stored {
+		jobs[i] = storedJob(ev)
+	}
+	if err := g.queue.Push(jobs...); err != nil {
+		// Not reached: the queue closes only under the intake lock. The
+		// events are in the store and run after the next start.
+		return http.StatusServiceUnavailable, OutcomeQueueFull, err.Error()
+	}
+	return http.StatusOK, "", ""
 }
 
 func (g *Gateway) reject(c *gin.Context, status int, outcome, why string) {

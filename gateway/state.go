@@ -1,68 +1,81 @@
 package gateway
 
 import (
-	"sync"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
+	"github.com/threadgate/threadgate/store"
 )
 
-// StateStore keeps the state of each conversation (conversation.State, a
-// plain value). MemoryStateStore serves one process; a durable or shared
-// implementation can serve restarts and several replicas.
+// States reads and writes the conversations' states (conversation.State, a
+// plain value encoded as JSON) through the gateway's store.Store, so that
+// with a durable store the owner, the pauses, the transcript and the return
+// deadlines survive a restart.
 //
 // The gateway handles the events of one conversation one at a time: it
-// loads the state, runs the conversation's transitions and saves the
-// result.
-type StateStore interface {
-	// Load returns the state of a conversation (the zero State when
-	// unknown).
-	Load(k conversation.Key) conversation.State
-	// Save stores the state of a conversation.
-	Save(k conversation.Key, st conversation.State)
-	// Expire forgets the conversations whose state was last touched
-	// (conversation.State.LastTouched) before before, and returns how many
-	// it forgot. A store whose entries expire by themselves (a TTL) may do
-	// nothing.
-	Expire(before time.Time) int
+// loads the state, runs the conversation's transitions and saves the result
+// with the event's completion (store.Completion), in one atomic write.
+type States struct {
+	s store.Store
 }
 
-// MemoryStateStore is an in-memory StateStore.
-type MemoryStateStore struct {
-	mu sync.Mutex
-	m  map[conversation.Key]conversation.State
+// stateKey is the store's key of a conversation: "pageID/userID", the lane
+// of its events too.
+func stateKey(k conversation.Key) string { return k.PageID + "/" + k.UserID }
+
+// parseStateKey is the inverse of stateKey. Page IDs have no slash.
+func parseStateKey(s string) (conversation.Key, bool) {
+	page, user, ok := strings.Cut(s, "/")
+	return conversation.Key{PageID: page, UserID: user}, ok && page != "" && user != ""
 }
 
-// NewMemoryStateStore returns an empty store.
-func NewMemoryStateStore() *MemoryStateStore {
-	return &MemoryStateStore{m: map[conversation.Key]conversation.State{}}
-}
-
-// Load implements StateStore. The Transcript of the state returned is
-// shared with the store: it is never changed in place, only replaced.
-func (s *MemoryStateStore) Load(k conversation.Key) conversation.State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[k]
-}
-
-// Save implements StateStore.
-func (s *MemoryStateStore) Save(k conversation.Key, st conversation.State) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = st
-}
-
-// Expire implements StateStore.
-func (s *MemoryStateStore) Expire(before time.Time) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k, st := range s.m {
-		if st.LastTouched().Before(before) {
-			delete(s.m, k)
-			n++
-		}
+// Load returns the state of a conversation (the zero State when unknown).
+func (s *States) Load(ctx context.Context, k conversation.Key) (conversation.State, error) {
+	data, ok, err := s.s.LoadState(ctx, stateKey(k))
+	if err != nil || !ok {
+		return conversation.State{}, err
 	}
-	return n
+	return decodeState(data)
+}
+
+// Save stores the state of a conversation changed outside an event (the
+// return timer).
+func (s *States) Save(ctx context.Context, k conversation.Key, st conversation.State, now time.Time) error {
+	rec, err := encodeState(k, st, now)
+	if err != nil {
+		return err
+	}
+	return s.s.SaveState(ctx, *rec)
+}
+
+// Expire forgets the conversations last active before before, and returns
+// how many it forgot.
+func (s *States) Expire(ctx context.Context, before time.Time) (int, error) {
+	return s.s.ExpireStates(ctx, before)
+}
+
+// encodeState is a state as the store keeps it. Its activity is the latest
+// moment the state says anything about, or now when it says nothing.
+func encodeState(k conversation.Key, st conversation.State, now time.Time) (*store.State, error) {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: encoding a conversation state: %w", err)
+	}
+	active := st.LastTouched()
+	if active.IsZero() {
+		active = now
+	}
+	return &store.State{Key: stateKey(k), Data: data, LastActive: active}, nil
+}
+
+func decodeState(data []byte) (conversation.State, error) {
+	var st conversation.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return conversation.State{}, fmt.Errorf("gateway: decoding a conversation state: %w", err)
+	}
+	return st, nil
 }

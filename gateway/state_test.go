@@ -1,51 +1,58 @@
 package gateway
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
+	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/memstore"
 )
 
-func TestMemoryStateStoreExpireForgetsOnlyQuietConversations(t *testing.T) {
+func TestStatesExpireForgetsOnlyQuietConversations(t *testing.T) {
+	ctx := context.Background()
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	s := NewMemoryStateStore()
+	s := &States{s: memstore.New(store.Options{Now: func() time.Time { return t0 }})}
 	key := func(user string) conversation.Key { return conversation.Key{PageID: "p", UserID: user} }
-	s.Save(key("old"), conversation.State{
-		LastActivity: t0.Add(-48 * time.Hour),
-		Owner:        conversation.Self,
-		OwnerSince:   t0.Add(-49 * time.Hour),
-	})
-	s.Save(key("recent-message"), conversation.State{LastActivity: t0.Add(-48 * time.Hour), LastUserMessage: t0.Add(-time.Hour)})
-	s.Save(key("recent-owner"), conversation.State{OwnerSince: t0.Add(-time.Minute)})
-	s.Save(key("still-paused"), conversation.State{LastActivity: t0.Add(-48 * time.Hour), PausedUntil: t0.Add(time.Hour)})
-	s.Save(key("never-touched"), conversation.State{})
-
-	if n := s.Expire(t0.Add(-stateRetention)); n != 2 {
-		t.Fatalf("Expire forgot %d conversations, want 2 (old, never-touched)", n)
-	}
-	for user, want := range map[string]bool{"old": false, "never-touched": false, "recent-message": true, "recent-owner": true, "still-paused": true} {
-		s.mu.Lock()
-		_, kept := s.m[key(user)]
-		s.mu.Unlock()
-		if kept != want {
-			t.Errorf("%s kept = %v, want %v", user, kept, want)
+	save := func(user string, st conversation.State) {
+		t.Helper()
+		if err := s.Save(ctx, key(user), st, t0); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if n := s.Expire(t0.Add(-stateRetention)); n != 0 {
-		t.Errorf("a second Expire forgot %d more", n)
+	save("old", conversation.State{LastActivity: t0.Add(-48 * time.Hour), Owner: conversation.Self, OwnerSince: t0.Add(-49 * time.Hour)})
+	save("recent-message", conversation.State{LastActivity: t0.Add(-48 * time.Hour), LastUserMessage: t0.Add(-time.Hour)})
+	save("recent-owner", conversation.State{OwnerSince: t0.Add(-time.Minute)})
+	save("still-paused", conversation.State{LastActivity: t0.Add(-48 * time.Hour), PausedUntil: t0.Add(time.Hour)})
+
+	n, err := s.Expire(ctx, t0.Add(-stateRetention))
+	if err != nil || n != 1 {
+		t.Fatalf("Expire forgot %d conversations (%v), want 1 (old)", n, err)
+	}
+	for user, want := range map[string]bool{"old": false, "recent-message": true, "recent-owner": true, "still-paused": true} {
+		_, kept, err := s.s.LoadState(ctx, stateKey(key(user)))
+		if err != nil || kept != want {
+			t.Errorf("%s kept = %v (%v), want %v", user, kept, err, want)
+		}
 	}
 }
 
-func TestMemoryStateStoreLoadReturnsWhatWasSaved(t *testing.T) {
-	s := NewMemoryStateStore()
+func TestStatesLoadReturnsWhatWasSaved(t *testing.T) {
+	ctx := context.Background()
+	s := &States{s: memstore.New(store.Options{})}
 	k := conversation.Key{PageID: "p", UserID: "u"}
-	if got := s.Load(k); got.Owner != conversation.Unknown || !got.OwnerSince.IsZero() {
-		t.Fatalf("Load of an unknown conversation = %+v, want the zero State", got)
+	if got, err := s.Load(ctx, k); err != nil || got.Owner != conversation.Unknown || !got.OwnerSince.IsZero() {
+		t.Fatalf("Load of an unknown conversation = %+v, %v, want the zero State", got, err)
 	}
-	st := conversation.State{Owner: conversation.AppOwner("42"), Transcript: []string{"hi"}}
-	s.Save(k, st)
-	if got := s.Load(k); got.Owner != st.Owner || len(got.Transcript) != 1 || got.Transcript[0] != "hi" {
-		t.Errorf("Load = %+v, want %+v", got, st)
+	st := conversation.State{Owner: conversation.AppOwner("42"), OwnerSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Transcript: []string{"hi"}}
+	if err := s.Save(ctx, k, st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Load(ctx, k); err != nil || got.Owner != st.Owner || !got.OwnerSince.Equal(st.OwnerSince) || len(got.Transcript) != 1 || got.Transcript[0] != "hi" {
+		t.Errorf("Load = %+v, %v, want %+v", got, err, st)
+	}
+	if k2, ok := parseStateKey(stateKey(k)); !ok || k2 != k {
+		t.Errorf("parseStateKey(stateKey(%v)) = %v, %v", k, k2, ok)
 	}
 }

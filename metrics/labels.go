@@ -53,6 +53,10 @@ var (
 	webhookOutcomes = newFixedSet(
 		gateway.OutcomeAccepted, gateway.OutcomeBadSignature, gateway.OutcomeTooLarge,
 		gateway.OutcomeMalformed, gateway.OutcomeWrongObject, gateway.OutcomeQueueFull,
+		gateway.OutcomeStoreFailed,
+	)
+	deadLetterReasons = newFixedSet(
+		gateway.ReasonPermanent, gateway.ReasonExhausted, gateway.ReasonPanic, gateway.ReasonCorrupt,
 	)
 	eventKinds = newFixedSet(kindStrings(
 		messenger.KindMessage, messenger.KindEcho, messenger.KindPostback, messenger.KindDelivery,

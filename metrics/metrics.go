@@ -58,6 +58,8 @@ type Metrics struct {
 	ruleFires       *prometheus.CounterVec
 	actions         *prometheus.CounterVec
 	handovers       *prometheus.CounterVec
+	deadLettered    *prometheus.CounterVec
+	panics          prometheus.Counter
 	labelOverflow   *prometheus.CounterVec
 
 	graphRequests *prometheus.CounterVec
@@ -76,6 +78,7 @@ type Metrics struct {
 
 	queueMu      sync.Mutex
 	queueWatched bool
+	storeWatched bool
 }
 
 // New returns a Metrics with every metric registered on a new registry,
@@ -94,7 +97,7 @@ func New(o Options) *Metrics {
 
 	m.webhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "webhook_requests_total",
-		Help: "POST /webhook requests by outcome: accepted, bad_signature, too_large, malformed, wrong_object, queue_full.",
+		Help: "POST /webhook requests by outcome: accepted, bad_signature, too_large, malformed, wrong_object, queue_full, store_failed.",
 	}, []string{"outcome"})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "events_total",
@@ -116,6 +119,14 @@ func New(o Options) *Metrics {
 		Namespace: Namespace, Name: "handovers_total",
 		Help: "Thread control moves, by target (an app name from the rules file, self, idle or other) and direction.",
 	}, []string{"target", "direction"})
+	m.deadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "dead_letters_total",
+		Help: "Events that became dead letters, by reason: permanent (a permanent Graph error), retries_exhausted (--retry-for spent), panic, undecodable.",
+	}, []string{"reason"})
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "panics_recovered_total",
+		Help: "Panics recovered while an event was handled; each dead-lettered its event.",
+	})
 	m.labelOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "metrics_label_overflow_total",
 		Help: "Observations counted under \"other\" because a capped label (rule, target) had reached its number of distinct values.",
@@ -164,6 +175,7 @@ func New(o Options) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 		m.webhookRequests, m.events, m.dedupHits, m.ruleFires, m.actions, m.handovers, m.labelOverflow,
+		m.deadLettered, m.panics,
 		m.graphRequests, m.graphDuration, m.graphRetries,
 		m.reloads, m.lastReloadOK, m.lastReloadTime, m.rulesLoaded, m.rulesInfo,
 	)
@@ -196,6 +208,9 @@ func (m *Metrics) initSeries() {
 	}
 	for _, l := range []string{"rule", "target"} {
 		m.labelOverflow.WithLabelValues(l)
+	}
+	for _, r := range deadLetterReasons.list {
+		m.deadLettered.WithLabelValues(r)
 	}
 }
 

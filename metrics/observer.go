@@ -37,3 +37,11 @@ func (m *Metrics) Action(kind, outcome string) {
 func (m *Metrics) Handover(target, direction string) {
 	m.handovers.WithLabelValues(m.targets.value(target, true), handoverDirections.value(direction)).Inc()
 }
+
+// DeadLettered implements gateway.Observer.
+func (m *Metrics) DeadLettered(reason string) {
+	m.deadLettered.WithLabelValues(deadLetterReasons.value(reason)).Inc()
+}
+
+// Recovered implements gateway.Observer.
+func (m *Metrics) Recovered() { m.panics.Inc() }

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/reload"
+	"github.com/threadgate/threadgate/retry"
 )
 
 // defaultGraphURL is the Graph API base with the pinned version.
@@ -37,7 +39,16 @@ type serveConfig struct {
 	Insecure          bool
 	Grace             time.Duration
 	QueueSize         int
-	Workers           int
+	// QueueBytes bounds the bytes of the events accepted and not yet
+	// handled (--queue-bytes).
+	QueueBytes int64
+	Workers    int
+	// DataDir is where the embedded store keeps the accepted events, the
+	// dead letters, the dedup keys and the conversation states; "" keeps
+	// them in memory.
+	DataDir string
+	// RetryFor is how long a failing step is retried (--retry-for).
+	RetryFor time.Duration
 	// Watch is how a change of the rules file is noticed: fs, poll or off.
 	Watch reload.WatchMode
 	// WatchInterval is the content-hash poll's interval (0: the default
@@ -79,6 +90,25 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.BoolVar(&c.LogSenderIDs, "log-sender-ids", false, "log raw sender IDs instead of a short hash (debugging only)")
 	fs.DurationVar(&c.Grace, "grace", 10*time.Second, "on SIGTERM/SIGINT, how long queued events may take to finish")
 	fs.IntVar(&c.QueueSize, "queue-size", 10000, "events accepted and not yet handled, at most; beyond it webhooks get 503")
+	queueBytesDefault := int64(gateway.DefaultQueueBytes)
+	if v := getenv("THREADGATE_QUEUE_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("THREADGATE_QUEUE_BYTES: %q is not a number of bytes", v)
+		}
+		queueBytesDefault = n
+	}
+	fs.Int64Var(&c.QueueBytes, "queue-bytes", queueBytesDefault, "bytes of the events accepted and not yet handled, at most (at least 1 MiB, the largest webhook); beyond it webhooks get 503 (env THREADGATE_QUEUE_BYTES)")
+	fs.StringVar(&c.DataDir, "data-dir", getenv("THREADGATE_DATA_DIR"), "directory of the embedded database that keeps accepted events, their progress, dead letters, dedup keys and conversation states across restarts; empty: memory, lost when the process stops (env THREADGATE_DATA_DIR)")
+	retryForDefault := retry.DefaultBudget
+	if v := getenv("THREADGATE_RETRY_FOR"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("THREADGATE_RETRY_FOR: %w", err)
+		}
+		retryForDefault = d
+	}
+	fs.DurationVar(&c.RetryFor, "retry-for", retryForDefault, "how long a Graph API call that fails for a transient reason or a rate limit is retried before its event becomes a dead letter (env THREADGATE_RETRY_FOR)")
 	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
 	watchDefault := getenv("THREADGATE_WATCH")
 	if watchDefault == "" {
@@ -119,6 +149,15 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 		return nil, fmt.Errorf("--watch: %w", err)
 	}
 	c.Watch = w
+	if c.QueueSize < 1 {
+		return nil, fmt.Errorf("--queue-size: %d, want at least 1", c.QueueSize)
+	}
+	if c.QueueBytes < gateway.MaxBodyBytes {
+		return nil, fmt.Errorf("--queue-bytes: %d is less than 1 MiB (%d), the largest webhook body, which could then never be accepted", c.QueueBytes, gateway.MaxBodyBytes)
+	}
+	if c.RetryFor < 0 {
+		return nil, fmt.Errorf("--retry-for: %s is negative", c.RetryFor)
+	}
 	if c.WatchInterval < 0 {
 		return nil, fmt.Errorf("--watch-interval: %s is negative", c.WatchInterval)
 	}

@@ -98,6 +98,30 @@ func TestParseServe(t *testing.T) {
 					t.Errorf("secrets not read")
 				}
 			}},
+		{name: "durability defaults", check: func(t *testing.T, c *serveConfig) {
+			if c.DataDir != "" || c.RetryFor != 15*time.Minute || c.QueueBytes != 64<<20 || c.QueueSize != 10000 {
+				t.Errorf("DataDir %q, RetryFor %s, QueueBytes %d, QueueSize %d", c.DataDir, c.RetryFor, c.QueueBytes, c.QueueSize)
+			}
+		}},
+		{name: "durability flags", args: []string{"--data-dir", "/var/lib/threadgate", "--retry-for", "1h", "--queue-bytes", "2097152"}, check: func(t *testing.T, c *serveConfig) {
+			if c.DataDir != "/var/lib/threadgate" || c.RetryFor != time.Hour || c.QueueBytes != 2<<20 {
+				t.Errorf("DataDir %q, RetryFor %s, QueueBytes %d", c.DataDir, c.RetryFor, c.QueueBytes)
+			}
+		}},
+		{name: "durability env", env: map[string]string{"THREADGATE_DATA_DIR": "/data", "THREADGATE_RETRY_FOR": "30s", "THREADGATE_QUEUE_BYTES": "1048576"}, check: func(t *testing.T, c *serveConfig) {
+			if c.DataDir != "/data" || c.RetryFor != 30*time.Second || c.QueueBytes != 1<<20 {
+				t.Errorf("DataDir %q, RetryFor %s, QueueBytes %d", c.DataDir, c.RetryFor, c.QueueBytes)
+			}
+		}},
+		{name: "flags win over durability env", args: []string{"--data-dir", "/flag", "--retry-for", "2m"}, env: map[string]string{"THREADGATE_DATA_DIR": "/env", "THREADGATE_RETRY_FOR": "30s"}, check: func(t *testing.T, c *serveConfig) {
+			if c.DataDir != "/flag" || c.RetryFor != 2*time.Minute {
+				t.Errorf("DataDir %q, RetryFor %s", c.DataDir, c.RetryFor)
+			}
+		}},
+		{name: "queue bytes under 1 MiB", args: []string{"--queue-bytes", "1000"}, wantErr: "--queue-bytes: 1000 is less than 1 MiB"},
+		{name: "bad queue bytes env", env: map[string]string{"THREADGATE_QUEUE_BYTES": "64MiB"}, wantErr: "THREADGATE_QUEUE_BYTES"},
+		{name: "bad retry-for env", env: map[string]string{"THREADGATE_RETRY_FOR": "forever"}, wantErr: "THREADGATE_RETRY_FOR"},
+		{name: "negative retry-for", args: []string{"--retry-for", "-1s"}, wantErr: "--retry-for: -1s is negative"},
 		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
 	}
 	for _, tt := range tests {
@@ -337,7 +361,9 @@ func TestServeLiveModeHasNoPlayground(t *testing.T) {
 // A Graph API that does not answer within the grace period: serve stops
 // anyway, says how many events it abandoned, and exits 1 so that the
 // supervisor sees that accepted events were not handled.
-func TestServeGracePeriodOverExitsNonZero(t *testing.T) {
+// SIGTERM with a Graph API that hangs: the grace period ends, the event
+// not handled is logged by mid (no data dir), and the exit is 0.
+func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
 	release := make(chan struct{})
 	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -377,8 +403,8 @@ func TestServeGracePeriodOverExitsNonZero(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != exitFailed {
-			t.Fatalf("exit %d, want %d when the grace period ran out", code, exitFailed)
+		if code != exitOK {
+			t.Fatalf("exit %d, want %d when the grace period ran out", code, exitOK)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop after its grace period")
@@ -387,5 +413,40 @@ func TestServeGracePeriodOverExitsNonZero(t *testing.T) {
 	defer logs.mu.Unlock()
 	if !strings.Contains(buf.String(), "grace period over") {
 		t.Errorf("no log line says the grace period ran out:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "events abandoned") || !strings.Contains(buf.String(), `"m:m1"`) {
+		t.Errorf("no log line names the abandoned event by mid:\n%s", buf.String())
+	}
+}
+
+// A data dir that cannot be used stops serve with exit 2 and the store's
+// message: never a silent fall-back to memory.
+func TestServeRefusesABadDataDir(t *testing.T) {
+	corrupt := t.TempDir()
+	if err := os.WriteFile(filepath.Join(corrupt, "threadgate.db"), bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir, want string
+	}{
+		{"corrupt", corrupt, "damaged or not a threadgate database"},
+		{"through a regular file", filepath.Join(file, "data"), "--data-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseServe([]string{"--addr", freeAddr(t), "--data-dir", tt.dir, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(nil), io.Discard, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			code := runServer(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard, &stderr)
+			if code != exitUsage || !strings.Contains(stderr.String(), tt.want) || !strings.Contains(stderr.String(), tt.dir) {
+				t.Errorf("exit %d, stderr %q; want exit %d and a message naming %q with %q", code, stderr.String(), exitUsage, tt.dir, tt.want)
+			}
+		})
 	}
 }

@@ -21,8 +21,12 @@ import (
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
 	"github.com/threadgate/threadgate/reload"
+	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/rules"
 	"github.com/threadgate/threadgate/sandbox"
+	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/boltstore"
+	"github.com/threadgate/threadgate/store/memstore"
 
 	_ "time/tzdata" // business_hours and hour() work in minimal containers too
 )
@@ -73,6 +77,17 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		log.Info("page tokens loaded", "pages", len(pages), "default_token", cfg.Token != "")
 	}
 
+	st, err := openStore(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "threadgate: refusing to start:", err)
+		return exitUsage
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "error", err.Error())
+		}
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "threadgate: cannot listen on %s: %v\n", cfg.Addr, err)
@@ -102,13 +117,23 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		AppSecret: secret,
 		Logger:    log.With("component", "graph"),
 		Observe:   m.ObserveGraphCall,
+		// At most a quick second try inside a call: the gateway retries
+		// for --retry-for, without holding a worker.
+		MaxAttempts: 2,
+		BaseBackoff: 100 * time.Millisecond,
+		MaxBackoff:  250 * time.Millisecond,
 	})
+	policy := retry.DefaultPolicy()
+	policy.Budget = cfg.RetryFor
 	gcfg := gateway.Config{
 		Rules:        rulesNow,
 		Platform:     client,
 		VerifyToken:  cfg.VerifyToken,
 		AppID:        appID,
+		Store:        st,
 		QueueSize:    cfg.QueueSize,
+		QueueBytes:   cfg.QueueBytes,
+		Retry:        policy,
 		Workers:      cfg.Workers,
 		Logger:       log,
 		LogSenderIDs: cfg.LogSenderIDs,
@@ -130,12 +155,16 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	if err := m.WatchQueue(gw.Queue(), cfg.QueueSize); err != nil {
 		log.Error("metrics", "error", err.Error())
 	}
+	if err := m.WatchStore(st); err != nil {
+		log.Error("metrics", "error", err.Error())
+	}
 	m.ObserveReload(true, len(file.Set.Rules()), file.Hash, time.Now())
 	m.InitRules(ruleNames(file))
 	wireReloads(mgr, m, emu)
 	router := gw.Router()
 	router.GET("/metrics", gin.WrapH(m.Handler()))
 	reload.MountAdmin(router, mgr, reload.AdminOptions{AllowRemote: cfg.AllowRemoteAdmin})
+	gw.MountDeadLetters(router, reload.LocalOnly(cfg.AllowRemoteAdmin))
 	if emu != nil {
 		emu.Mount(router)
 	} else {
@@ -146,7 +175,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
-	gw.Start(workCtx)
+	if err := gw.Start(workCtx); err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, "threadgate:", err)
+		return exitFailed
+	}
 	stopReloading := startReloading(ctx, mgr, log)
 	defer stopReloading()
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
@@ -172,12 +205,29 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	defer cancel()
 	_ = srv.Shutdown(graceCtx)
 	if err := gw.Drain(graceCtx); err != nil {
-		log.Error("grace period over: events still queued were not handled", "queued", gw.Queue().Len())
-		cancelWork()
-		return exitFailed
+		// What did not finish is in the store (with --data-dir, handled
+		// after the next start) or was logged by mid (without).
+		log.Warn("grace period over: the events not handled were left", "data_dir", cfg.DataDir != "")
 	}
-	log.Info("stopped cleanly")
+	log.Info("stopped")
 	return exitOK
+}
+
+// openStore opens the store of --data-dir, or a memory store without it.
+// A data dir that is locked, unwritable or corrupt is an error, never a
+// fall-back to memory.
+func openStore(cfg *serveConfig, log *slog.Logger) (store.Store, error) {
+	limits := store.Limits{MaxPending: cfg.QueueSize, MaxPendingBytes: cfg.QueueBytes}
+	if cfg.DataDir == "" {
+		log.Info("no --data-dir: accepted events are kept in memory and lost if the process dies")
+		return memstore.New(store.Options{Limits: limits}), nil
+	}
+	s, err := boltstore.Open(cfg.DataDir, boltstore.Options{Options: store.Options{Limits: limits}})
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	log.Info("store opened", "data_dir", cfg.DataDir)
+	return s, nil
 }
 
 // loopbackAddr is the address at which this process reaches its own listener.

@@ -1,0 +1,396 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/threadgate/threadgate/conversation"
+	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/retry"
+	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/memstore"
+)
+
+// This file handles one stored event: it skips a redelivery, decides and
+// records the plan before the first step, runs the steps not done yet
+// (recording each success), and completes the event (its state and dedup
+// key in one write), schedules a retry, or dead-letters it.
+
+// DedupTTL is how long an event's dedup key is remembered after it was
+// handled: longer than Facebook redelivers.
+const DedupTTL = 25 * time.Hour
+
+// storeRetryWait is how long a lane waits after the store failed.
+const storeRetryWait = time.Second
+
+// Dead-letter reasons, as told to Observer.DeadLettered.
+const (
+	ReasonPermanent = "permanent"
+	ReasonExhausted = "retries_exhausted"
+	ReasonPanic     = "panic"
+	ReasonCorrupt   = "undecodable"
+)
+
+// storedIncoming is a webhook event as the store keeps it: what rules and
+// actions read (the messenger types keep an attachment's type and URL, not
+// its payload).
+type storedIncoming struct {
+	Object  string           `json:"object"`
+	PageID  messenger.ID     `json:"page_id"`
+	Standby bool             `json:"standby,omitempty"`
+	Event   *messenger.Event `json:"event"`
+}
+
+func encodeIncoming(in messenger.Incoming) ([]byte, error) {
+	b, err := json.Marshal(storedIncoming{Object: in.Object, PageID: in.PageID, Standby: in.Standby, Event: in.Event})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: encoding an event: %w", err)
+	}
+	return b, nil
+}
+
+func decodeIncoming(b []byte) (messenger.Incoming, error) {
+	var s storedIncoming
+	if err := json.Unmarshal(b, &s); err != nil {
+		return messenger.Incoming{}, fmt.Errorf("gateway: decoding a stored event: %w", err)
+	}
+	if s.Event == nil {
+		return messenger.Incoming{}, errors.New("gateway: decoding a stored event: no event")
+	}
+	return messenger.Incoming{Object: s.Object, PageID: s.PageID, Standby: s.Standby, Event: s.Event}, nil
+}
+
+// storedJob is the queue's job of a stored event. The job holds a pointer:
+// the handler keeps the event's progress up to date in it between retries.
+func storedJob(ev store.Event) Job {
+	return Job{Key: ev.Lane, Value: &ev, Enqueued: ev.Accepted}
+}
+
+// handleJob handles one queued job: a stored event or a thread's return.
+func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
+	switch v := j.Value.(type) {
+	case *returnJob:
+		g.handleReturn(ctx, v)
+		return Done
+	case *store.Event:
+		return g.handleStored(ctx, v)
+	}
+	return Done
+}
+
+// handleStored handles one stored event. A panic while it is handled is
+// recovered here: the event is dead-lettered, and the worker and every
+// other lane go on.
+func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict) {
+	// Store writes outlive the grace period: a step that succeeded and is
+	// not recorded would run again after the restart.
+	wctx := context.WithoutCancel(ctx)
+	var h *handling
+	defer func() {
+		if r := recover(); r != nil {
+			v = g.recovered(wctx, ev, h, r)
+		}
+	}()
+	in, err := decodeIncoming(ev.Body)
+	if err != nil {
+		return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+	}
+	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(in.Event)}
+	dk := dedupKey(key.PageID, in.Event)
+	h = g.handling(key, string(in.Event.Kind()), in.Standby)
+	cev := conversationEvent(in)
+	h.rep.Text = cev.Rules.Text
+	if cev.Kind == conversation.EventPostback {
+		h.rep.Text = cev.Rules.Payload
+	}
+	resumed := len(ev.Progress.Plan) > 0
+	if !resumed {
+		if ev.ReplayOf == 0 {
+			seen, err := g.store.Seen(wctx, dk)
+			if err != nil {
+				return g.storeFailed(h, "checking the dedup key", err)
+			}
+			if seen {
+				g.obs.DedupHit()
+				h.rep.Note = "redelivered event skipped"
+				h.log.Debug(h.rep.Note)
+				if err := g.store.Complete(wctx, ev.Seq, store.Completion{}); err != nil {
+					return g.storeFailed(h, "completing a redelivery", err)
+				}
+				g.storeUp()
+				h.report(conversation.State{})
+				return Done
+			}
+		}
+		p, verdict, ok := g.decide(ctx, wctx, ev, h, key, cev)
+		if !ok {
+			return verdict
+		}
+		ev.Progress = store.Progress{Plan: p}
+	}
+	dp, err := decodePlan(ev.Progress.Plan)
+	if err != nil {
+		return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
+	}
+	// Replay the plan: the same transitions, from the same state, at the
+	// same time, with the same settings.
+	h.mode, h.plan = modeExec, dp
+	h.start, h.settings = dp.Time, dp.Settings
+	h.resumeFrom = ev.Progress.StepsDone
+	h.quiet = resumed
+	startDone := ev.Progress.StepsDone
+	h.progress = func(n int) {
+		p := ev.Progress
+		p.StepsDone = n
+		p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
+		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
+			// The step is done; if this is lost, it may run once more.
+			h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
+			g.storeDown.Store(true)
+			return
+		}
+		ev.Progress = p
+	}
+	if ev.ReplayOf != 0 {
+		cur, err := g.states.Load(wctx, key)
+		if err != nil {
+			return g.storeFailed(h, "loading the state", err)
+		}
+		h.now = &cur
+	}
+	st, effects := conversation.Handle(dp.State, cev, dp.Time, dp.Settings)
+	st = h.run(ctx, st, effects)
+	if h.now != nil {
+		st = *h.now
+	}
+	switch {
+	case h.halt == nil:
+		rec, err := encodeState(key, st, g.now())
+		if err != nil {
+			return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
+		}
+		if err := g.store.Complete(wctx, ev.Seq, store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}); err != nil {
+			return g.storeFailed(h, "completing an event", err)
+		}
+		g.storeUp()
+		for _, since := range h.watch {
+			g.timers.watch(key, since)
+		}
+		h.logHandled("ok")
+		h.report(st)
+		return Done
+	case h.retryable():
+		return g.retryLater(ctx, wctx, ev, h, st, dk, startDone)
+	default:
+		h.final = st
+		rec, _ := encodeState(key, st, g.now())
+		return g.deadLetter(wctx, ev, h, h.failure(ev.Progress.Attempts+1), store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonPermanent)
+	}
+}
+
+// decide makes the plan of a stored event and records it: a dry run of the
+// transitions that asks who owns the thread and evaluates the rules, but
+// runs no step.
+func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) ([]byte, Verdict, bool) {
+	before, err := g.states.Load(wctx, key)
+	if err != nil {
+		return nil, g.storeFailed(h, "loading the state", err), false
+	}
+	h.mode = modeDecide
+	h.quiet = true
+	h.rec = &plan{Version: planVersion, Time: h.start, State: before, Settings: h.settings}
+	st, effects := conversation.Handle(before, cev, h.start, h.settings)
+	h.run(ctx, st, effects)
+	if h.halt != nil {
+		f := store.Failure{Rule: h.halt.rule, Step: h.halt.index, Error: h.halt.err.Error()}
+		return nil, g.deadLetter(wctx, ev, h, f, store.Completion{}, ReasonCorrupt), false
+	}
+	enc, err := h.rec.encode()
+	if err != nil {
+		return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false
+	}
+	if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
+		return nil, g.storeFailed(h, "recording the plan", err), false
+	}
+	// The exec pass starts afresh: the report and the log line tell what
+	// it does.
+	h.fired, h.ran, h.evaluated, h.halt = nil, nil, false, nil
+	h.owners, h.decisions, h.step = 0, 0, 0
+	return enc, Done, true
+}
+
+// retryLater records a transient failure and parks the lane until the
+// next attempt, or dead-letters the event when the retry budget is spent.
+func (g *Gateway) retryLater(ctx, wctx context.Context, ev *store.Event, h *handling, st conversation.State, dk string, startDone int) Verdict {
+	now := g.now()
+	p := ev.Progress
+	if ctx.Err() != nil {
+		// Shutting down: the call was cancelled, not failed. The event
+		// stays in the store as it is.
+		return RetryAfter(0)
+	}
+	if h.halt.index > startDone || p.RetryingSince.IsZero() {
+		// A new step fails: its retry budget starts now.
+		p.Attempts, p.RetryingSince = 0, now
+	}
+	p.Attempts++
+	f := h.halt
+	wait, again := g.policy.Next(retry.Failure{Attempt: p.Attempts, Class: f.class, Elapsed: now.Sub(p.RetryingSince)}, g.rand)
+	if !again {
+		h.final = st
+		rec, _ := encodeState(h.key, st, now)
+		return g.deadLetter(wctx, ev, h, h.failure(p.Attempts), store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonExhausted)
+	}
+	p.NotBefore = now.Add(wait)
+	p.LastError = f.err.Error()
+	if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
+		h.log.Error("could not record a failed attempt", "seq", ev.Seq, "error", err.Error())
+		g.storeDown.Store(true)
+	}
+	ev.Progress = p
+	attrs := append([]any{"rule", f.rule, "step", f.index, "step_kind", f.kind, "class", f.class.String(),
+		"attempt", p.Attempts, "wait_ms", wait.Milliseconds()}, graphAttrs(f.err)...)
+	h.log.Warn("step failed, will retry", attrs...)
+	h.logHandled("retrying")
+	return RetryAfter(wait)
+}
+
+// failure describes the step that stopped h for a dead letter.
+func (h *handling) failure(attempts int) store.Failure {
+	f := h.halt
+	out := store.Failure{Rule: f.rule, Step: f.index, StepKind: f.kind, Error: f.err.Error(), Attempts: attempts}
+	var ge *messenger.GraphError
+	if errors.As(f.err, &ge) {
+		out.Graph = &store.GraphError{HTTPStatus: ge.HTTPStatus, Code: ge.Code, Subcode: ge.Subcode, Type: ge.Type, Message: ge.Message, FBTraceID: ge.FBTraceID}
+	}
+	return out
+}
+
+// deadLetter moves an event to the dead letters, logs and counts it; the
+// lane goes on.
+func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling, f store.Failure, c store.Completion, reason string) Verdict {
+	f.At = g.now()
+	if f.Attempts == 0 {
+		f.Attempts = 1
+	}
+	if err := g.store.DeadLetter(wctx, ev.Seq, f, c); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Done
+		}
+		return g.storeFailed(h, "dead-lettering an event", err)
+	}
+	g.storeUp()
+	g.obs.DeadLettered(reason)
+	attrs := []any{"seq", ev.Seq, "reason", reason, "rule", f.Rule, "step", f.Step, "step_kind", f.StepKind, "attempts", f.Attempts}
+	if ge := f.Graph; ge != nil {
+		attrs = append(attrs, "http_status", ge.HTTPStatus, "code", ge.Code, "subcode", ge.Subcode, "fbtrace_id", ge.FBTraceID)
+	}
+	if h != nil {
+		h.log.Error("event dead-lettered", attrs...)
+		h.logHandled("error")
+		h.report(h.final)
+	} else {
+		g.log.Error("event dead-lettered", attrs...)
+	}
+	return Done
+}
+
+// recovered dead-letters an event whose handling panicked. The panic's
+// value is not logged as it is (it could hold user text): its type, or a
+// runtime error's message, and where it happened.
+func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, r any) Verdict {
+	what := fmt.Sprintf("panic: %T", r)
+	if re, ok := r.(runtime.Error); ok {
+		what = "panic: " + re.Error()
+	}
+	g.obs.Recovered()
+	f := store.Failure{Error: what}
+	if h != nil {
+		f.Rule = h.rule
+		f.Step = h.step - 1
+		if h.plan != nil && f.Step >= 0 && f.Step < len(h.plan.Steps) {
+			f.StepKind = h.plan.Steps[f.Step]
+		}
+		if f.Step < 0 {
+			f.Step = 0
+		}
+		h.log.Error("event handling panicked", "rule", f.Rule, "step", f.Step, "step_kind", f.StepKind, "panic", what)
+	} else {
+		g.log.Error("event handling panicked", "seq", ev.Seq, "panic", what)
+	}
+	var c store.Completion
+	if in, err := decodeIncoming(ev.Body); err == nil {
+		c = store.Completion{DedupKeys: []string{dedupKey(in.PageID.String(), in.Event)}, DedupTTL: DedupTTL}
+	}
+	return g.deadLetter(wctx, ev, h, f, c, ReasonPanic)
+}
+
+// storeFailed logs a store failure, marks the gateway not ready, and has
+// the lane try again a little later.
+func (g *Gateway) storeFailed(h *handling, what string, err error) Verdict {
+	g.storeDown.Store(true)
+	if h != nil {
+		h.log.Error("store failed, will retry", "while", what, "error", err.Error())
+	} else {
+		g.log.Error("store failed, will retry", "while", what, "error", err.Error())
+	}
+	return RetryAfter(storeRetryWait)
+}
+
+// storeUp notes that a store write succeeded.
+func (g *Gateway) storeUp() { g.storeDown.Store(false) }
+
+// classify says whether a step's error is tried again: network errors,
+// timeouts, HTTP 5xx and the transient and rate-limit codes are; a call
+// cancelled by the shutdown is too (the event stays in the store).
+func classify(ctx context.Context, err error) retry.Class {
+	var ge *messenger.GraphError
+	switch {
+	case errors.As(err, &ge):
+		return retry.ClassifyGraph(ge.HTTPStatus, ge.Code, ge.Subcode)
+	case errors.Is(err, messenger.ErrNoToken), errors.Is(err, messenger.ErrUnsuccessful):
+		return retry.Permanent
+	case ctx.Err() != nil:
+		return retry.Transient
+	}
+	return retry.Transient
+}
+
+// graphAttrs are the log attributes of a Graph error.
+func graphAttrs(err error) []any {
+	var ge *messenger.GraphError
+	if !errors.As(err, &ge) {
+		return []any{"error", err.Error()}
+	}
+	return []any{"http_status", ge.HTTPStatus, "code", ge.Code, "subcode", ge.Subcode, "fbtrace_id", ge.FBTraceID}
+}
+
+// logAbandoned logs what Drain left unhandled: by mid when the store does
+// not outlive the process.
+func (g *Gateway) logAbandoned(jobs []Job) {
+	var mids []string
+	n := 0
+	for _, j := range jobs {
+		ev, ok := j.Value.(*store.Event)
+		if !ok {
+			continue
+		}
+		n++
+		if in, err := decodeIncoming(ev.Body); err == nil {
+			mids = append(mids, dedupKey(in.PageID.String(), in.Event))
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if _, mem := g.store.(*memstore.Store); mem {
+		g.log.LogAttrs(context.Background(), slog.LevelError, "shutdown: events abandoned, not handled", slog.Int("count", n), slog.Any("events", mids))
+		return
+	}
+	g.log.Info("shutdown: events left in the store, handled after the next start", "count", n)
+}
