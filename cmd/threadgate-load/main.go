@@ -199,7 +199,10 @@ func run(o options, out io.Writer) error {
 		runtime.NumCPU(), o.conns, o.duration, o.users, mode)
 	fmt.Fprintf(out, "%-22s %10s %10s %10s %8s %8s %10s %12s %12s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors", "drain", "cpu/req", "tool cpu/req")
 	for _, r := range []*result{ref, fwdRes, gwRes} {
-		drain := r.drain.Round(100 * time.Microsecond).String()
+		drain := r.drain.Round(time.Millisecond).String()
+		if r.drain < time.Millisecond {
+			drain = "< 1ms" // the target kept up: nothing was queued at the end
+		}
 		if !r.drained {
 			drain = "> " + o.settle.String()
 		}
