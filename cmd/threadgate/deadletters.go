@@ -17,19 +17,19 @@ import (
 
 // deadLetter is one entry of GET /-/deadletters, as the gateway writes it.
 type deadLetter struct {
-	ID       uint64    `json:"id"`
-	Seq      uint64    `json:"seq"`
-	PageID   string    `json:"page_id"`
-	User     string    `json:"user"`
-	Kind     string    `json:"kind"`
-	MID      string    `json:"mid"`
-	Accepted time.Time `json:"accepted"`
-	FailedAt time.Time `json:"failed_at"`
-	Rule     string    `json:"rule"`
-	Step     int       `json:"step"`
-	StepKind string    `json:"step_kind"`
-	Attempts int       `json:"attempts"`
-	Error    string    `json:"error"`
+	ID       uint64 `json:"id"`
+	Seq      uint64 `json:"seq"`
+	PageID   string `json:"page_id"`
+	User     string `json:"user"`
+	Kind     string `json:"kind"`
+	MID      string `json:"mid"`
+	Accepted string `json:"accepted"`
+	FailedAt string `json:"failed_at"`
+	Rule     string `json:"rule"`
+	Step     int    `json:"step"`
+	StepKind string `json:"step_kind"`
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
 	Graph    *struct {
 		HTTPStatus int    `json:"http_status"`
 		Code       int    `json:"code"`
@@ -353,7 +353,7 @@ func writeDeadLetterTable(w io.Writer, dls []deadLetter) {
 		if d.StepKind != "" {
 			step = fmt.Sprintf("%d %s", d.Step+1, d.StepKind)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, d.FailedAt.UTC().Format(time.RFC3339),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, shortTime(d.FailedAt),
 			orDash(d.User), orDash(d.Kind), orDash(d.Rule), step, d.Attempts, graphSummary(d), oneLine(d.Error))
 	}
 	_ = tw.Flush()
@@ -382,6 +382,16 @@ func graphSummary(d deadLetter) string {
 		s += " fbtrace " + g.FBTraceID
 	}
 	return s
+}
+
+// shortTime writes an RFC 3339 time of the gateway's answer to the second,
+// in UTC; what does not parse is shown as it is.
+func shortTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return orDash(s)
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func orDash(s string) string {

@@ -34,7 +34,7 @@ func newFakeAdmin() *fakeAdmin {
 			"step": 1, "step_kind": "pass_thread_control", "attempts": 1, "error": "graph api: (#190) Error validating\naccess token",
 			"graph": graphErr, "replay_of": 0},
 		{"id": 12, "seq": 12, "page_id": "111", "user": "9c2e5d7a1b40", "kind": "postback", "mid": "",
-			"accepted": "2026-11-30T11:00:00Z", "failed_at": "2026-11-30T11:15:00Z", "rule": "",
+			"accepted": "2026-11-30T11:00:00Z", "failed_at": "2026-11-30T12:15:00.123456+01:00", "rule": "",
 			"step": 0, "step_kind": "", "attempts": 0, "error": "panic while handling the event", "graph": nil, "replay_of": 3},
 	}}
 }
