@@ -30,6 +30,10 @@ type Data struct {
 	Vars       map[string]any
 	Owner      string
 	Transcript []string
+	// User is what the User Profile API gives about the person (empty
+	// when the platform refuses or no template of the rule reads it; see
+	// ReadsUser). Issue 14.
+	User messenger.UserProfile
 }
 
 // Platform is the set of Messenger Platform calls that actions make. The

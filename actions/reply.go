@@ -20,12 +20,12 @@ import (
 // with quick replies under it.
 var replySpec = Spec{
 	Name:        "reply",
-	Doc:         "Sends a message: a text (a template), optionally with quick replies and up to three buttons.",
+	Doc:         "Sends a message: a text (a template), optionally with quick replies and up to three buttons; or an image, video, audio or file by URL; or cards (a generic template carousel).",
 	ExpectField: "text",
-	FieldNames:  []string{"text", "quick_replies", "buttons"},
+	FieldNames:  []string{"text", "quick_replies", "buttons", "image", "video", "audio", "file", "cards"},
 	Schema: map[string]any{
-		"description": "The text to send (a template), or a message with quick replies and buttons.",
-		"oneOf": []any{
+		"description": "The text to send (a template), or a message: a text with quick replies and buttons, a media file by URL, or cards.",
+		"oneOf": append([]any{
 			templateSchema("The text to send (a template).", MaxTextLen),
 			map[string]any{
 				"type":                 "object",
@@ -37,22 +37,8 @@ var replySpec = Spec{
 					"text": templateSchema("The text of a button template (a template).", MaxButtonTextLen),
 				}},
 				"properties": map[string]any{
-					"text": templateSchema("The text to send (a template); at most 640 characters with buttons.", MaxTextLen),
-					"quick_replies": map[string]any{
-						"description": "Chips offered under the message; tapping one sends its payload as a quick_reply.",
-						"type":        "array",
-						"minItems":    1,
-						"maxItems":    MaxQuickReplies,
-						"items": map[string]any{
-							"type":                 "object",
-							"additionalProperties": false,
-							"required":             []any{"title", "payload"},
-							"properties": map[string]any{
-								"title":   titleSchema,
-								"payload": payloadSchema,
-							},
-						},
-					},
+					"text":          templateSchema("The text to send (a template); at most 640 characters with buttons.", MaxTextLen),
+					"quick_replies": quickRepliesSchema,
 					"buttons": map[string]any{
 						"description": "Buttons of a button template: a postback button (payload) or a link (url).",
 						"type":        "array",
@@ -84,13 +70,28 @@ var replySpec = Spec{
 					},
 				},
 			},
-		},
+		}, richReplySchemas()...),
 	},
 	Decode:     decodeReply,
 	DecodeStep: decodeReplyStep,
 }
 
 var (
+	quickRepliesSchema = map[string]any{
+		"description": "Chips offered under the message; tapping one sends its payload as a quick_reply.",
+		"type":        "array",
+		"minItems":    1,
+		"maxItems":    MaxQuickReplies,
+		"items": map[string]any{
+			"type":                 "object",
+			"additionalProperties": false,
+			"required":             []any{"title", "payload"},
+			"properties": map[string]any{
+				"title":   titleSchema,
+				"payload": payloadSchema,
+			},
+		},
+	}
 	titleSchema = map[string]any{
 		"description": "The label shown to the user (literal text).",
 		"type":        "string",
@@ -116,10 +117,15 @@ func templateSchema(desc string, max int) map[string]any {
 }
 
 type replyAction struct {
-	text         *Template
+	text         *Template // nil for a media or cards
 	quickReplies []messenger.QuickReply
 	buttons      []messenger.Button
+	media        *media // reply_rich.go
+	cards        []card // reply_rich.go
 }
+
+// replyKeys are the keys of reply's mapping form.
+var replyKeys = []string{"text", "quick_replies", "buttons", "image", "video", "audio", "file", "cards"}
 
 var _ Action = (*replyAction)(nil)
 
@@ -136,28 +142,52 @@ func decodeReply(v *yaml.Node, c *Compiler) (Action, diag.List) {
 		return &replyAction{text: t}, nil
 	}
 	if v == nil || v.Kind != yaml.MappingNode {
-		return nil, diag.List{diag.At(v, "reply: expected a text, or a mapping with text, quick_replies and buttons, got %s", diag.KindName(v))}
+		return nil, diag.List{diag.At(v, "reply: expected a text, or a mapping with text (or image, video, audio, file, cards), quick_replies and buttons, got %s", diag.KindName(v))}
 	}
-	fields, errs := diag.Fields(v, "reply", []string{"text", "quick_replies", "buttons"})
+	fields, errs := diag.Fields(v, "reply", replyKeys)
 	a := &replyAction{}
 	var textNode *yaml.Node
+	var bodies []*yaml.Node // the keys that give the message's body
 	for _, f := range fields {
 		switch f.Key.Value {
 		case "text":
 			textNode = f.Value
+			bodies = append(bodies, f.Key)
 		case "quick_replies":
 			qr, e := decodeQuickReplies(f.Value)
 			errs = append(errs, e...)
 			a.quickReplies = qr
 		case "buttons":
-			b, e := decodeButtons(f.Value)
+			b, e := decodeButtons(f.Value, "reply.buttons")
 			errs = append(errs, e...)
 			a.buttons = b
+		case "image", "video", "audio", "file":
+			bodies = append(bodies, f.Key)
+			u, err := linkURL(f.Value, "reply."+f.Key.Value)
+			errs.Add(err)
+			a.media = &media{kind: f.Key.Value, url: u}
+		case "cards":
+			bodies = append(bodies, f.Key)
+			cards, e := decodeCards(f.Value, c)
+			errs = append(errs, e...)
+			a.cards = cards
 		}
 	}
-	if textNode == nil {
-		errs.Add(diag.At(v, "reply: text is required"))
+	switch {
+	case len(bodies) == 0:
+		errs.Add(diag.At(v, "reply: text is required (or image, video, audio, file or cards)"))
 		return nil, errs
+	case len(bodies) > 1:
+		errs.Add(diag.At(bodies[1], "reply: %s and %s cannot be sent in one message, expected one of text, image, video, audio, file or cards (use two replies)", bodies[0].Value, bodies[1].Value))
+	}
+	if hasKey(fields, "buttons") && textNode == nil {
+		errs.Add(diag.At(v, "reply: buttons go with a text (a button template); a card has buttons of its own"))
+	}
+	if textNode == nil {
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return a, nil
 	}
 	limit := MaxTextLen
 	if hasKey(fields, "buttons") {
@@ -239,15 +269,15 @@ func decodeQuickReplies(n *yaml.Node) ([]messenger.QuickReply, diag.List) {
 	return out, errs
 }
 
-func decodeButtons(n *yaml.Node) ([]messenger.Button, diag.List) {
-	list, err := items(n, "reply.buttons", "buttons", MaxButtons)
+func decodeButtons(n *yaml.Node, where string) ([]messenger.Button, diag.List) {
+	list, err := items(n, where, "buttons", MaxButtons)
 	if err != nil {
 		return nil, diag.List{err}
 	}
 	var errs diag.List
 	out := make([]messenger.Button, 0, len(list))
 	for i, item := range list {
-		what := "reply.buttons[" + strconv.Itoa(i) + "]"
+		what := where + "[" + strconv.Itoa(i) + "]"
 		fields, e := diag.Fields(item, what, []string{"title", "payload", "url"})
 		errs = append(errs, e...)
 		if e != nil && fields == nil {
@@ -323,6 +353,9 @@ func linkURL(n *yaml.Node, what string) (string, *diag.Error) {
 func (a *replyAction) Kind() string { return "reply" }
 
 func (a *replyAction) Plan(d *Data) (Step, error) {
+	if a.text == nil {
+		return a.planRich(d)
+	}
 	text, err := a.text.Render(d)
 	if err != nil {
 		return nil, err
@@ -362,9 +395,18 @@ func (s *replyStep) Kind() string { return "reply" }
 func (s *replyStep) Fields() map[string]any {
 	f := map[string]any{"text": s.msg.Text}
 	var buttons []messenger.Button
-	if s.msg.Attachment != nil {
-		f["text"] = s.msg.Attachment.Payload.Text
-		buttons = s.msg.Attachment.Payload.Buttons
+	if at := s.msg.Attachment; at != nil {
+		switch {
+		case at.Type != "template":
+			delete(f, "text")
+			f[at.Type] = at.Payload.URL
+		case at.Payload.TemplateType == "generic":
+			delete(f, "text")
+			f["cards"] = cardFields(at.Payload.Elements)
+		default:
+			f["text"] = at.Payload.Text
+			buttons = at.Payload.Buttons
+		}
 	}
 	if len(s.msg.QuickReplies) > 0 {
 		qr := make([]any, len(s.msg.QuickReplies))
@@ -374,19 +416,24 @@ func (s *replyStep) Fields() map[string]any {
 		f["quick_replies"] = qr
 	}
 	if len(buttons) > 0 {
-		bs := make([]any, len(buttons))
-		for i, b := range buttons {
-			m := map[string]any{"title": b.Title}
-			if b.URL != "" {
-				m["url"] = b.URL
-			} else {
-				m["payload"] = b.Payload
-			}
-			bs[i] = m
-		}
-		f["buttons"] = bs
+		f["buttons"] = buttonFields(buttons)
 	}
 	return f
+}
+
+// buttonFields describes buttons for Step.Fields.
+func buttonFields(buttons []messenger.Button) []any {
+	bs := make([]any, len(buttons))
+	for i, b := range buttons {
+		m := map[string]any{"title": b.Title}
+		if b.URL != "" {
+			m["url"] = b.URL
+		} else {
+			m["payload"] = b.Payload
+		}
+		bs[i] = m
+	}
+	return bs
 }
 
 func (s *replyStep) Execute(ctx context.Context, p Platform, to messenger.Recipient) error {

@@ -47,12 +47,12 @@ reply:
 		{name: "button text at its limit", src: `reply: {text: "` + strings.Repeat("é", 640) + `", buttons: [{title: a, payload: b}]}`},
 		{name: "empty text", src: `reply: ""`, want: []string{"1:8: reply: the text is empty"}},
 		{name: "null", src: `reply:`, want: []string{"1:7: reply: expected a string, got nothing (null)"}},
-		{name: "list", src: `reply: [hi]`, want: []string{"1:8: reply: expected a text, or a mapping with text, quick_replies and buttons, got a list"}},
+		{name: "list", src: `reply: [hi]`, want: []string{"1:8: reply: expected a text, or a mapping with text (or image, video, audio, file, cards), quick_replies and buttons, got a list"}},
 		{name: "number", src: `reply: 3`, want: []string{"1:8: reply: expected a string, got a number (put it in quotes)"}},
 		{name: "short form too long", src: `reply: "` + strings.Repeat("x", 2001) + `"`, want: []string{"1:8: reply: the text is 2001 characters long, the limit is 2000"}},
 		{name: "misspelt text", src: `reply: {txt: hi}`, want: []string{
-			"1:8: reply: text is required",
-			`1:9: reply: unknown key "txt", expected one of: text, quick_replies, buttons`,
+			"1:8: reply: text is required (or image, video, audio, file or cards)",
+			`1:9: reply: unknown key "txt", expected one of: text, quick_replies, buttons, image, video, audio, file, cards`,
 		}},
 		{name: "empty mapping text", src: `reply: {text: ""}`, want: []string{"1:15: reply.text: the text is empty"}},
 		{name: "button text over its limit", src: `reply: {text: "` + strings.Repeat("x", 641) + `", buttons: [{title: a, payload: b}]}`, want: []string{

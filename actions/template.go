@@ -25,6 +25,8 @@ type Template struct {
 	maxLen int
 	tmpl   *template.Template // nil for a literal
 	vars   []varRef           // the .Vars.NAME the template reads
+	// readsUser is true when the template reads .User (see ReadsUser).
+	readsUser bool
 }
 
 // varRef is one .Vars.NAME read by a template, with its position.
@@ -184,6 +186,7 @@ func parseTemplate(n *yaml.Node, what string, maxLen int, pos at) (*Template, *d
 		return nil, pos(n, ck.err.line, ck.err.col, "%s: %s", what, ck.err.msg)
 	}
 	t.vars = ck.vars
+	t.readsUser = ck.readsUser
 	// Run once against an empty event: catches what the walk above cannot
 	// type (function arguments, fields inside {{ with }} of a var).
 	out, xerr := t.execute(&Data{Groups: map[string]string{}, Vars: map[string]any{}})
@@ -402,9 +405,10 @@ func dataFields() string {
 // does not take. A nil type means "unknown" (a var, a function's result):
 // nothing is checked there.
 type checker struct {
-	src  string
-	err  *checkErr
-	vars []varRef
+	src       string
+	err       *checkErr
+	vars      []varRef
+	readsUser bool
 }
 
 type checkErr struct {
@@ -546,6 +550,9 @@ func (c *checker) fields(dot reflect.Type, idents []string, pos int, fromData bo
 	for i, id := range idents {
 		offsets[i] = start
 		start += 1 + len(id)
+	}
+	if fromData && idents[0] == "User" {
+		c.readsUser = true
 	}
 	if fromData && len(idents) > 1 && idents[0] == "Vars" {
 		line, col := c.position(offsets[1])

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const fieldList = ".Text, .Payload, .Event, .SenderID, .PageID, .Rule, .Groups, .Metadata, .Vars, .Owner, .Transcript"
+const fieldList = ".Text, .Payload, .Event, .SenderID, .PageID, .Rule, .Groups, .Metadata, .Vars, .Owner, .Transcript, .User"
 
 func TestParseTemplate(t *testing.T) {
 	long := strings.Repeat("é", 21)

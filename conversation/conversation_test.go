@@ -268,19 +268,19 @@ func TestHandle(t *testing.T) {
 			name: "on_request: rules lets the rules decide",
 			st:   owned(Self, -time.Hour), ev: ev(EventRequest, false, zendeskApp), s: settings(),
 			want:     owned(Self, -time.Hour),
-			wantEffs: []string{`rules request_thread_control standby=false app="2006" owner="self" paused=false transcript=[] carry=false`},
+			wantEffs: []string{"observe other requested", `rules request_thread_control standby=false app="2006" owner="self" paused=false transcript=[] carry=false`},
 		},
 		{
 			name: "on_request: ignore",
 			st:   owned(Self, -time.Hour), ev: ev(EventRequest, false, zendeskApp), s: settings(policy(engine.RequestIgnore)),
 			want:     owned(Self, -time.Hour),
-			wantEffs: []string{"note INFO event handled / request ignored (handover.on_request: ignore)"},
+			wantEffs: []string{"observe other requested", "note INFO event handled / request ignored (handover.on_request: ignore)"},
 		},
 		{
 			name: "on_request: grant passes the thread with the pass_thread_control action",
 			st:   owned(Self, -time.Hour), ev: ev(EventRequest, false, zendeskApp), s: settings(policy(engine.RequestGrant)),
 			want: owned(Self, -time.Hour),
-			wantEffs: []string{
+			wantEffs: []string{"observe other requested",
 				"note DEBUG granting the request (handover.on_request: grant) / request granted (handover.on_request: grant)",
 				"step grant pass_thread_control {Control:pass Target:zendesk AppID:2006 Metadata:threadgate: request granted (handover.on_request: grant) SendsMessage:false}",
 			},
@@ -289,7 +289,7 @@ func TestHandle(t *testing.T) {
 			name: "on_request: grant to an app not in the file names it by ID",
 			st:   owned(Self, -time.Hour), ev: ev(EventRequest, false, "555"), s: settings(policy(engine.RequestGrant)),
 			want: owned(Self, -time.Hour),
-			wantEffs: []string{
+			wantEffs: []string{"observe other requested",
 				"note DEBUG granting the request (handover.on_request: grant) / request granted (handover.on_request: grant)",
 				"step grant pass_thread_control {Control:pass Target:555 AppID:555 Metadata:threadgate: request granted (handover.on_request: grant) SendsMessage:false}",
 			},
@@ -298,7 +298,7 @@ func TestHandle(t *testing.T) {
 			name: "on_request: grant without a requesting app grants nothing",
 			st:   owned(Self, -time.Hour), ev: ev(EventRequest, false, ""), s: settings(policy(engine.RequestGrant)),
 			want:     owned(Self, -time.Hour),
-			wantEffs: []string{"note WARN request_thread_control without requested_owner_app_id: not granted / request without a requesting app: nothing to grant"},
+			wantEffs: []string{"observe other requested", "note WARN request_thread_control without requested_owner_app_id: not granted / request without a requesting app: nothing to grant"},
 		},
 
 		// The owner lookup.
@@ -306,31 +306,31 @@ func TestHandle(t *testing.T) {
 			name: "a rule reads an unknown owner: ask the platform first",
 			ev:   ev(EventRequest, false, zendeskApp), s: settings(readsOwner),
 			want:     State{OwnerLookupAt: t0, Object: "page"},
-			wantEffs: []string{"lookup then request_thread_control"},
+			wantEffs: []string{"observe other requested", "lookup then request_thread_control"},
 		},
 		{
 			name: "no lookup within a minute of the last",
 			st:   State{OwnerLookupAt: at(-30 * time.Second)}, ev: ev(EventRequest, false, zendeskApp), s: settings(readsOwner),
 			want:     State{OwnerLookupAt: at(-30 * time.Second), Object: "page"},
-			wantEffs: []string{`rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
+			wantEffs: []string{"observe other requested", `rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
 		},
 		{
 			name: "a lookup again after a minute",
 			st:   State{OwnerLookupAt: at(-time.Minute)}, ev: ev(EventRequest, false, zendeskApp), s: settings(readsOwner),
 			want:     State{OwnerLookupAt: t0, Object: "page"},
-			wantEffs: []string{"lookup then request_thread_control"},
+			wantEffs: []string{"observe other requested", "lookup then request_thread_control"},
 		},
 		{
 			name: "no lookup when no rule reads the owner",
 			ev:   ev(EventRequest, false, zendeskApp), s: settings(),
 			want:     State{Object: "page"},
-			wantEffs: []string{`rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
+			wantEffs: []string{"observe other requested", `rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
 		},
 		{
 			name: "no lookup on a platform that cannot",
 			ev:   ev(EventRequest, false, zendeskApp), s: settings(readsOwner, func(s *Settings) { s.CanLookupOwner = false }),
 			want:     State{Object: "page"},
-			wantEffs: []string{`rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
+			wantEffs: []string{"observe other requested", `rules request_thread_control standby=false app="2006" owner="" paused=false transcript=[] carry=false`},
 		},
 
 		// The platform's 24-hour idle expiry.
@@ -338,7 +338,7 @@ func TestHandle(t *testing.T) {
 			name: "an owner without a user message for 24h: the thread is idle",
 			st:   owned(AppOwner(zendeskApp), -25*time.Hour), ev: ev(EventRequest, false, zendeskApp), s: settings(readsOwner),
 			want:     owned(AppOwner(zendeskApp), -25*time.Hour),
-			wantEffs: []string{`rules request_thread_control standby=false app="2006" owner="idle" paused=false transcript=[] carry=false`},
+			wantEffs: []string{"observe other requested", `rules request_thread_control standby=false app="2006" owner="idle" paused=false transcript=[] carry=false`},
 		},
 
 		// The return timer (return_after_idle).

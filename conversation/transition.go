@@ -207,6 +207,10 @@ func (t *transition) learnOwner(ev Event) {
 		}
 	case EventEcho:
 		t.learnFromEcho(ev)
+	case EventRequest:
+		// A request moves nothing, but operators count them: an agent
+		// app asking for threads the bot keeps is worth a look.
+		t.emit(Observe{Target: string(OwnerOther), Direction: DirectionRequested})
 	}
 }
 

@@ -236,6 +236,7 @@ func (s *Set) data(r *Rule, sub *Subject, in Input) *actions.Data {
 		Vars:       s.vars,
 		Owner:      owner,
 		Transcript: in.State.Transcript,
+		User:       in.State.User,
 	}
 }
 

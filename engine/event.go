@@ -4,6 +4,8 @@
 // arguments, so every decision can be replayed in tests and by `explain`.
 package engine
 
+import "github.com/threadgate/threadgate/messenger"
+
 // Kind is the kind of an event as rules see it.
 type Kind string
 
@@ -64,4 +66,8 @@ type State struct {
 	Paused bool
 	// Transcript holds the user's last few messages, oldest first.
 	Transcript []string
+	// User is the person's profile (User Profile API), for templates'
+	// .User; empty when not fetched or refused. The gateway fetches it
+	// only when a rule that fired reads it (actions.ReadsUser). Issue 14.
+	User messenger.UserProfile
 }

@@ -65,20 +65,42 @@ func decodeIncoming(b []byte) (messenger.Incoming, error) {
 	return messenger.Incoming{Object: s.Object, PageID: s.PageID, Standby: s.Standby, Event: s.Event}, nil
 }
 
-// storedJob is the queue's job of a stored event. The job holds a pointer:
-// the handler keeps the event's progress up to date in it between retries.
+// pendingEvent is a stored event as the queue holds it. The job holds a
+// pointer: the handler keeps the event's progress up to date in it between
+// retries.
+type pendingEvent struct {
+	store.Event
+	// seen is set once this process has handled the event: an event
+	// queued at start waits for the NotBefore a previous process
+	// recorded, once.
+	seen bool
+}
+
+// storedJob is the queue's job of a stored event.
 func storedJob(ev store.Event) Job {
-	return Job{Key: ev.Lane, Value: &ev, Enqueued: ev.Accepted}
+	return Job{Key: ev.Lane, Value: &pendingEvent{Event: ev}, Enqueued: ev.Accepted}
 }
 
 // handleJob handles one queued job: a stored event or a thread's return.
 func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 	switch v := j.Value.(type) {
 	case *returnJob:
+		defer func() {
+			if r := recover(); r != nil {
+				g.obs.Recovered()
+				g.log.Error("taking a thread back panicked", "panic", panicText(r))
+			}
+		}()
 		g.handleReturn(ctx, v)
 		return Done
-	case *store.Event:
-		return g.handleStored(ctx, v)
+	case *pendingEvent:
+		if !v.seen {
+			v.seen = true
+			if wait := v.Progress.NotBefore.Sub(g.now()); wait > 0 {
+				return RetryAfter(wait) // a retry a previous process scheduled
+			}
+		}
+		return g.handleStored(ctx, &v.Event)
 	}
 	return Done
 }
@@ -123,7 +145,10 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 					return g.storeFailed(h, "completing a redelivery", err)
 				}
 				g.storeUp()
-				h.report(conversation.State{})
+				if g.cfg.OnHandled != nil {
+					st, _ := g.states.Load(wctx, key)
+					h.report(st)
+				}
 				return Done
 			}
 		}
@@ -156,7 +181,9 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 		}
 		ev.Progress = p
 	}
-	if ev.ReplayOf != 0 {
+	if ev.ReplayOf != 0 && resumed {
+		// A replayed plan is older than the conversation: its steps are
+		// applied to the state as it is now.
 		cur, err := g.states.Load(wctx, key)
 		if err != nil {
 			return g.storeFailed(h, "loading the state", err)
@@ -214,12 +241,16 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	if err != nil {
 		return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false
 	}
-	if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
-		return nil, g.storeFailed(h, "recording the plan", err), false
+	// A plan without steps has nothing to resume: deciding again after a
+	// crash sends nothing twice, so it is not worth a write.
+	if len(h.rec.Steps) > 0 {
+		if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
+			return nil, g.storeFailed(h, "recording the plan", err), false
+		}
 	}
 	// The exec pass starts afresh: the report and the log line tell what
 	// it does.
-	h.fired, h.ran, h.evaluated, h.halt = nil, nil, false, nil
+	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = nil, nil, false, 0, nil
 	h.owners, h.decisions, h.step = 0, 0, 0
 	return enc, Done, true
 }
@@ -304,10 +335,7 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 // value is not logged as it is (it could hold user text): its type, or a
 // runtime error's message, and where it happened.
 func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, r any) Verdict {
-	what := fmt.Sprintf("panic: %T", r)
-	if re, ok := r.(runtime.Error); ok {
-		what = "panic: " + re.Error()
-	}
+	what := "panic: " + panicText(r)
 	g.obs.Recovered()
 	f := store.Failure{Error: what}
 	if h != nil {
@@ -328,6 +356,15 @@ func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, 
 		c = store.Completion{DedupKeys: []string{dedupKey(in.PageID.String(), in.Event)}, DedupTTL: DedupTTL}
 	}
 	return g.deadLetter(wctx, ev, h, f, c, ReasonPanic)
+}
+
+// panicText describes a panic's value without user text: a runtime
+// error's message, or the value's type.
+func panicText(r any) string {
+	if re, ok := r.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("%T", r)
 }
 
 // storeFailed logs a store failure, marks the gateway not ready, and has
@@ -376,7 +413,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 	var mids []string
 	n := 0
 	for _, j := range jobs {
-		ev, ok := j.Value.(*store.Event)
+		ev, ok := j.Value.(*pendingEvent)
 		if !ok {
 			continue
 		}

@@ -1,13 +1,26 @@
-// Package gateway is threadgate's HTTP side and its dispatch: it verifies and
-// decodes webhooks, stores their events in a store.Store before it answers
-// 200, schedules them (one lane per user, so each user's events are handled
-// in order while different users are handled in parallel), drops
-// redeliveries, and handles each event: it loads the conversation's state
-// from the store, asks the conversation package
-// what to do (conversation.Handle), carries out the effects — the rules
-// through the engine, their steps through the actions against the Messenger
-// Platform — feeds what the calls did back to the conversation
-// (conversation.Apply), and saves the new state.
+// Package gateway is threadgate's HTTP side and its dispatch. It verifies
+// and decodes webhooks and stores their events in a store.Store before it
+// answers 200 (503 when the store is full or fails). It schedules them, one
+// lane per user, so each user's events are handled in order while different
+// users are handled in parallel; it skips redeliveries (the store remembers
+// the dedup keys), and handles each event:
+//
+//   - the first time, it loads the conversation's state, asks the
+//     conversation package what to do (conversation.Handle), asks the
+//     platform who owns the thread and evaluates the rules when the
+//     transitions say so, and records all of it as the event's plan before
+//     any step runs (plan.go);
+//   - it runs the plan's steps through the actions against the Messenger
+//     Platform, records each success, feeds what the calls did back to the
+//     conversation (conversation.Apply), and completes the event: the new
+//     state and the dedup key in one write;
+//   - a transient failure or a rate limit parks the user's lane until the
+//     retry policy's next attempt (no worker waits); a permanent failure, a
+//     spent retry budget or a panic makes a dead letter, which the admin
+//     endpoints list, replay and drop (deadletters.go).
+//
+// A retry, a replay or a restart replays the recorded plan: the steps done
+// are not run again.
 package gateway
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,8 +162,10 @@ type handling struct {
 	// fired and ran are the rules fired and the steps that succeeded,
 	// for the log line.
 	fired, ran []string
-	// evaluated is true once the rules ran.
-	evaluated bool
+	// evaluated is true once the rules ran; renderErrors counts the
+	// actions of the fired rules that could not be rendered.
+	evaluated    bool
+	renderErrors int
 	// final is the state a dead-lettered event left, for its report.
 	final conversation.State
 }
@@ -242,7 +245,7 @@ func (h *handling) run(ctx context.Context, st conversation.State, effects []con
 			st = h.runRules(ctx, st, e)
 		case conversation.RunStep:
 			h.rule = "handover." + string(e.Purpose)
-			err, live := h.doStep(ctx, h.g.cfg.Platform, e.Step)
+			live, err := h.doStep(ctx, h.g.cfg.Platform, e.Step)
 			if h.retryable() {
 				return st
 			}
@@ -395,6 +398,7 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 			rep.Rules = append(rep.Rules, f.rule)
 		}
 		h.fired = append(h.fired, f.rule)
+		h.renderErrors += f.renderErrors
 		h.rule = f.rule
 		for _, c := range f.calls {
 			var ran []stepRun
@@ -423,8 +427,11 @@ func (h *handling) logHandled(outcome string) {
 	if !h.evaluated {
 		return
 	}
-	if len(h.fired) == 0 {
+	switch {
+	case len(h.fired) == 0:
 		outcome = "no_rule"
+	case outcome == "ok" && (h.renderErrors > 0 || slices.ContainsFunc(h.ran, func(k string) bool { return strings.HasSuffix(k, ":error") })):
+		outcome = "error"
 	}
 	ran := h.ran
 	if ran == nil {

@@ -54,7 +54,7 @@ func (h *handling) runCall(ctx context.Context, st conversation.State, c convers
 			if s == nil {
 				continue
 			}
-			err, live := h.doStep(ctx, p, s)
+			live, err := h.doStep(ctx, p, s)
 			if h.retryable() {
 				return st, ran
 			}
@@ -99,7 +99,7 @@ func (h *handling) runCall(ctx context.Context, st conversation.State, c convers
 	switch {
 	case !car.used:
 		h.step = i + 1
-		cerr, _ = h.doStep(ctx, p, c.Carried)
+		_, cerr = h.doStep(ctx, p, c.Carried)
 		if h.retryable() {
 			return st, ran
 		}
@@ -125,24 +125,23 @@ func (h *handling) done(i int) bool {
 // doStep takes the plan's next step: it runs it, or, when a previous
 // attempt did it (or the plan is being made), counts it as a success
 // without running it. live reports whether it ran.
-func (h *handling) doStep(ctx context.Context, p actions.Platform, s actions.Step) (err error, live bool) {
+func (h *handling) doStep(ctx context.Context, p actions.Platform, s actions.Step) (live bool, err error) {
 	i := h.step
 	h.step++
 	if h.mode == modeDecide {
 		h.rec.Steps = append(h.rec.Steps, s.Kind())
-		return nil, false
+		return false, nil
 	}
 	if h.done(i) {
-		return nil, false
+		return false, nil
 	}
 	h.quiet = false
-	err = h.execute(ctx, p, s)
-	if err != nil {
+	if err := h.execute(ctx, p, s); err != nil {
 		h.fail(ctx, i, s, err)
-		return err, true
+		return true, err
 	}
 	h.recordProgress(i + 1)
-	return nil, true
+	return true, nil
 }
 
 // recordProgress records that the first n steps succeeded (modeExec).

@@ -41,8 +41,8 @@ type Observer interface {
 	//   - "taken": an app took the thread; target "other";
 	//   - "passed_elsewhere": an app passed the thread to another app
 	//     (not threadgate); target "other".
-	// "requested" (another app asks for the thread) is in the metrics'
-	// label set but never called: a request does not move the thread.
+	//   - "requested": an app asked for the thread (request_thread_control);
+	//     target "other". The thread does not move.
 	Handover(target, direction string)
 	// DeadLettered is called when an event becomes a dead letter, with the
 	// reason: ReasonPermanent, ReasonExhausted, ReasonPanic or

@@ -123,6 +123,7 @@ type decodedPlan struct {
 	decisions [][]firing
 }
 
+// encode is the plan as store.Progress.Plan keeps it (JSON).
 func (p *plan) encode() ([]byte, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -154,18 +155,12 @@ func decodePlan(data []byte) (*decodedPlan, error) {
 	return &p, nil
 }
 
-// errRecordedLookup is the error of an owner lookup that failed when the
-// plan was made.
-type errRecordedLookup struct{ msg string }
-
-func (e *errRecordedLookup) Error() string { return e.msg }
-
 // err turns a recorded lookup error back into an error.
 func (a ownerAnswer) err() error {
 	if a.Error == "" {
 		return nil
 	}
-	return &errRecordedLookup{msg: a.Error}
+	return errors.New(a.Error)
 }
 
 // errPlanMismatch is returned when replaying a plan asks for more than it

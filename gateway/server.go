@@ -134,6 +134,9 @@ func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent) (status in
 	switch {
 	case errors.Is(err, store.ErrFull):
 		return http.StatusServiceUnavailable, OutcomeQueueFull, err.Error()
+	case err != nil && ctx.Err() != nil:
+		// The client went away: nothing was stored, the store is fine.
+		return http.StatusServiceUnavailable, OutcomeStoreFailed, err.Error()
 	case err != nil:
 		g.storeDown.Store(true)
 		return http.StatusServiceUnavailable, OutcomeStoreFailed, err.Error()

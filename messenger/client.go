@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -122,26 +121,43 @@ type Options struct {
 // thread-control (handover) edges. It is safe for concurrent use.
 type Client struct {
 	o Options
-	// proof caches the last appsecret_proof: it depends only on the token
-	// and the current second, and an HMAC per call is measurable under load.
-	proof atomic.Pointer[cachedProof]
+	// auth caches the last encoded access_token, appsecret_proof and
+	// appsecret_time: they depend only on the token and the current
+	// second, and an HMAC and a query encoding per call are measurable
+	// under load.
+	auth atomic.Pointer[cachedAuth]
 }
 
-type cachedProof struct {
-	token, time, proof string
+type cachedAuth struct {
+	token string
+	unix  int64
+	query string // access_token=…&appsecret_proof=…&appsecret_time=…
 }
 
-// appSecretProof returns appsecret_proof and appsecret_time for a token now.
-func (c *Client) appSecretProof(token string) (proof, ts string) {
-	t := c.o.Now()
-	now := strconv.FormatInt(t.Unix(), 10)
-	if p := c.proof.Load(); p != nil && p.token == token && p.time == now {
-		return p.proof, p.time
+// authQuery returns the encoded query parameters that authenticate a call
+// with token now, built once per token and second.
+func (c *Client) authQuery(token string) string {
+	now := c.o.Now().Unix()
+	if a := c.auth.Load(); a != nil && a.token == token && a.unix == now {
+		return a.query
 	}
-	proof, ts = AppSecretProof(c.o.AppSecret, token, t)
-	c.proof.Store(&cachedProof{token: token, time: ts, proof: proof})
-	return proof, ts
+	q := url.Values{"access_token": {token}}
+	if len(c.o.AppSecret) > 0 {
+		proof, ts := AppSecretProof(c.o.AppSecret, token, time.Unix(now, 0))
+		q.Set("appsecret_proof", proof)
+		q.Set("appsecret_time", ts)
+	}
+	a := &cachedAuth{token: token, unix: now, query: q.Encode()}
+	c.auth.Store(a)
+	return a.query
 }
+
+// errorKey is how a Graph error's body starts: {"error": {...}}.
+var errorKey = []byte(`"error"`)
+
+// validJSON is the out of a call whose answer is only checked to be JSON
+// (a Send API message ID that threadgate does not use).
+type validJSON struct{}
 
 // NewClient returns a Client for the options, filling in defaults.
 func NewClient(o Options) *Client {
@@ -238,7 +254,7 @@ func (c *Client) SendMessageWithControl(ctx context.Context, to Recipient, msg *
 		return errors.New("messenger: send message: no message")
 	}
 	req := sendRequest{Recipient: recipientID{to.UserID}, MessagingType: "RESPONSE", Message: msg, ThreadControl: control}
-	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, &json.RawMessage{})
+	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, validJSON{})
 }
 
 // SenderAction sends a sender action (TypingOn, TypingOff, MarkSeen) in a
@@ -248,7 +264,7 @@ func (c *Client) SenderAction(ctx context.Context, to Recipient, action string) 
 		return errors.New("messenger: sender action: no action")
 	}
 	req := sendRequest{Recipient: recipientID{to.UserID}, SenderAction: action}
-	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, &json.RawMessage{})
+	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, validJSON{})
 }
 
 // PassThreadControl passes the thread to the app targetAppID with metadata
@@ -314,9 +330,17 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 	if to.UserID == "" {
 		return fmt.Errorf("messenger: %s %s: no recipient", method, endpoint)
 	}
-	token, ok := c.o.Tokens.Token(to.PageID)
+	return c.callPage(ctx, method, endpoint, endpoint, to.PageID, query, body, out)
+}
+
+// callPage makes one Graph API call with retries with the token of pageID,
+// for calls about the Page itself (its Messenger profile) or about a user.
+// path is what is called; endpoint names it in errors, logs and metrics
+// (a user profile's path holds the user's ID, its endpoint does not).
+func (c *Client) callPage(ctx context.Context, method, path, endpoint, pageID string, query url.Values, body, out any) error {
+	token, ok := c.o.Tokens.Token(pageID)
 	if !ok {
-		return fmt.Errorf("%w %q (%s %s)", ErrNoToken, to.PageID, method, endpoint)
+		return fmt.Errorf("%w %q (%s %s)", ErrNoToken, pageID, method, endpoint)
 	}
 	var payload []byte
 	if body != nil {
@@ -327,7 +351,7 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 	}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		status, retry, err := c.once(ctx, method, endpoint, token, query, payload, out)
+		status, retry, err := c.once(ctx, method, path, endpoint, token, query, payload, out)
 		call := Call{Endpoint: endpoint, Outcome: OutcomeOK, HTTPStatus: status, Attempt: attempt, Duration: time.Since(start)}
 		if err == nil {
 			c.observe(call)
@@ -350,22 +374,17 @@ func (c *Client) call(ctx context.Context, method, endpoint string, to Recipient
 
 // once makes one attempt. It returns the HTTP status (0 without a
 // response) and whether a failure is worth retrying.
-func (c *Client) once(ctx context.Context, method, endpoint, token string, query url.Values, payload []byte, out any) (status int, retry bool, err error) {
-	q := url.Values{}
-	for k, v := range query {
-		q[k] = v
+func (c *Client) once(ctx context.Context, method, path, endpoint, token string, query url.Values, payload []byte, out any) (status int, retry bool, err error) {
+	u := c.o.BaseURL + "/" + path + "?"
+	if len(query) > 0 {
+		u += query.Encode() + "&"
 	}
-	q.Set("access_token", token)
-	if len(c.o.AppSecret) > 0 {
-		proof, ts := c.appSecretProof(token)
-		q.Set("appsecret_proof", proof)
-		q.Set("appsecret_time", ts)
-	}
+	u += c.authQuery(token)
 	var rb io.Reader
 	if payload != nil {
 		rb = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.o.BaseURL+"/"+endpoint+"?"+q.Encode(), rb)
+	req, err := http.NewRequestWithContext(ctx, method, u, rb)
 	if err != nil {
 		return 0, false, fmt.Errorf("messenger: %s %s: %w", method, endpoint, redactURL(err))
 	}
@@ -382,11 +401,21 @@ func (c *Client) once(ctx context.Context, method, endpoint, token string, query
 	if err != nil {
 		return status, status >= 500, fmt.Errorf("messenger: %s %s: reading response (HTTP %d): %w", method, endpoint, status, redactURL(err))
 	}
-	if ge := parseGraphError(status, data, endpoint); ge != nil {
-		if token != "" {
-			ge.Message = strings.ReplaceAll(ge.Message, token, "[redacted]")
+	// A success is decoded once, into out; only an answer that is no 2xx
+	// or that mentions an error is read for a Graph error.
+	if status < 200 || status > 299 || bytes.Contains(data, errorKey) {
+		if ge := parseGraphError(status, data, endpoint); ge != nil {
+			if token != "" {
+				ge.Message = strings.ReplaceAll(ge.Message, token, "[redacted]")
+			}
+			return status, ge.Retryable(), ge
 		}
-		return status, ge.Retryable(), ge
+	}
+	if _, ok := out.(validJSON); ok {
+		if len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+			return status, false, fmt.Errorf("messenger: %s %s: unexpected response (HTTP %d): not JSON", method, endpoint, status)
+		}
+		return status, false, nil
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {

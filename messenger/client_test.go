@@ -11,14 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/fakegraph"
 )
 
 const (
@@ -30,63 +30,17 @@ const (
 
 var testUser = Recipient{PageID: testPage, UserID: testPSID}
 
-// graphRequest is what the fake Graph API received.
-type graphRequest struct {
-	Method, Path string
-	Query        url.Values
-	Body         string
-	ContentType  string
-}
-
-type graphResponse struct {
-	status int
-	body   string
-}
-
-// fakeGraph stands in for graph.facebook.com: it records requests and
-// answers them with the scripted responses, repeating the last one.
-type fakeGraph struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got []graphRequest
-	res []graphResponse
-}
-
-func newFakeGraph(t *testing.T, res ...graphResponse) *fakeGraph {
-	t.Helper()
-	f := &fakeGraph{res: res}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.got = append(f.got, graphRequest{r.Method, r.URL.Path, r.URL.Query(), string(body), r.Header.Get("Content-Type")})
-		next := graphResponse{200, `{"success":true}`}
-		if len(f.res) > 0 {
-			next = f.res[0]
-			if len(f.res) > 1 {
-				f.res = f.res[1:]
-			}
-		}
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(next.status)
-		io.WriteString(w, next.body)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeGraph) requests() []graphRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]graphRequest(nil), f.got...)
+// newGraph starts the shared fake Graph API; it accepts any token, so the
+// tests read the token each call carried from its record.
+func newGraph(t *testing.T) *fakegraph.Server {
+	return fakegraph.New(t, fakegraph.Options{})
 }
 
 // client returns a Client for the fake with fast backoff, logging into buf.
-func (f *fakeGraph) client(buf *bytes.Buffer, mod func(*Options)) *Client {
+func client(g *fakegraph.Server, buf *bytes.Buffer, mod func(*Options)) *Client {
 	o := Options{
-		BaseURL:     f.srv.URL + "/v26.0/",
+		BaseURL:     g.BaseURL() + "/",
 		Tokens:      StaticToken(testToken),
-		HTTPClient:  f.srv.Client(),
 		BaseBackoff: time.Millisecond,
 		MaxBackoff:  2 * time.Millisecond,
 		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -100,10 +54,14 @@ func (f *fakeGraph) client(buf *bytes.Buffer, mod func(*Options)) *Client {
 	return NewClient(o)
 }
 
-func graphErr(status, code, subcode int, trace string) graphResponse {
-	return graphResponse{status, fmt.Sprintf(`{"error":{"message":"(#%d) test error","type":"OAuthException","code":%d,"error_subcode":%d,"fbtrace_id":%q}}`,
-		code, code, subcode, trace)}
+// graphErr is a Graph error answer.
+func graphErr(status, code, subcode int, trace string) fakegraph.Answer {
+	return fakegraph.GraphError{Status: status, Code: code, Subcode: subcode, FBTraceID: trace,
+		Message: fmt.Sprintf("(#%d) test error", code)}.Answer()
 }
+
+// body is a 200 answer with a raw body.
+func body(s string) fakegraph.Answer { return fakegraph.Answer{Status: 200, Body: s} }
 
 func jsonEqual(t *testing.T, got, want string) {
 	t.Helper()
@@ -120,6 +78,7 @@ func jsonEqual(t *testing.T, got, want string) {
 }
 
 func TestClientRequestShapes(t *testing.T) {
+	t.Parallel()
 	msg := &Message{
 		Text:         "Do you want to talk to a person?",
 		QuickReplies: []QuickReply{{ContentType: "text", Title: "Yes", Payload: "HANDOFF"}},
@@ -232,26 +191,28 @@ func TestClientRequestShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t, graphResponse{200, tt.response})
-			if err := tt.call(t.Context(), f.client(nil, nil)); err != nil {
+			t.Parallel()
+			g := newGraph(t)
+			g.Script(fakegraph.Match{}, body(tt.response))
+			if err := tt.call(t.Context(), client(g, nil, nil)); err != nil {
 				t.Fatalf("call: %v", err)
 			}
-			got := f.requests()
+			got := g.Calls()
 			if len(got) != 1 {
 				t.Fatalf("%d requests, want 1", len(got))
 			}
 			r := got[0]
-			if r.Method != tt.method || r.Path != tt.path {
-				t.Errorf("request = %s %s, want %s %s", r.Method, r.Path, tt.method, tt.path)
+			if path := "/" + r.Version + r.Path; r.Method != tt.method || path != tt.path {
+				t.Errorf("request = %s %s, want %s %s", r.Method, path, tt.method, tt.path)
 			}
 			if tt.body == "" {
-				if r.Body != "" {
-					t.Errorf("body = %q, want none", r.Body)
+				if len(r.RawBody) != 0 {
+					t.Errorf("body = %q, want none", r.RawBody)
 				}
 			} else {
-				jsonEqual(t, r.Body, tt.body)
-				if r.ContentType != "application/json" {
-					t.Errorf("Content-Type = %q", r.ContentType)
+				jsonEqual(t, string(r.RawBody), tt.body)
+				if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+					t.Errorf("Content-Type = %q", ct)
 				}
 			}
 			if tok := r.Query.Get("access_token"); tok != testToken {
@@ -267,6 +228,7 @@ func TestClientRequestShapes(t *testing.T) {
 }
 
 func TestClientAppSecretProof(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 9, 1, 10, 30, 0, 0, time.UTC)
 	tests := []struct {
 		name   string
@@ -277,15 +239,16 @@ func TestClientAppSecretProof(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t)
-			c := f.client(nil, func(o *Options) {
+			t.Parallel()
+			g := newGraph(t)
+			c := client(g, nil, func(o *Options) {
 				o.AppSecret = tt.secret
 				o.Now = func() time.Time { return at }
 			})
 			if err := c.TakeThreadControl(t.Context(), testUser, ""); err != nil {
 				t.Fatal(err)
 			}
-			q := f.requests()[0].Query
+			q := g.Calls()[0].Query
 			if q.Get("access_token") != testToken {
 				t.Errorf("access_token = %q", q.Get("access_token"))
 			}
@@ -309,8 +272,9 @@ func TestClientAppSecretProof(t *testing.T) {
 }
 
 func TestClientPageTokens(t *testing.T) {
-	f := newFakeGraph(t)
-	c := f.client(nil, func(o *Options) {
+	t.Parallel()
+	g := newGraph(t)
+	c := client(g, nil, func(o *Options) {
 		o.Tokens = PageTokens{"page-a": "token-a", "page-b": "token-b"}
 	})
 	ctx := t.Context()
@@ -323,37 +287,40 @@ func TestClientPageTokens(t *testing.T) {
 	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "page-c") {
 		t.Errorf("unknown page: err = %v, want ErrNoToken naming the page", err)
 	}
-	got := f.requests()
-	if len(got) != 2 || got[0].Query.Get("access_token") != "token-a" || got[1].Query.Get("access_token") != "token-b" {
+	got := g.Calls()
+	if len(got) != 2 || got[0].Token != "token-a" || got[1].Token != "token-b" {
 		t.Errorf("requests = %+v", got)
 	}
 }
 
 func TestClientRetries(t *testing.T) {
-	ok := graphResponse{200, `{"recipient_id":"2400000000000001","message_id":"m_1"}`}
+	t.Parallel()
+	ok := fakegraph.Answer{} // the usual answer: recipient_id and message_id
 	tests := []struct {
 		name        string
-		responses   []graphResponse
+		answers     []fakegraph.Answer // in turn
 		maxAttempts int
 		wantCalls   int
 		wantCode    int // 0: success
 		wantObserve []string
 	}{
-		{"500 then ok", []graphResponse{{500, `oops`}, ok}, 4, 2, 0, []string{"retry", "ok"}},
-		{"code 2 then ok", []graphResponse{graphErr(503, 2, 0, "t2"), ok}, 4, 2, 0, []string{"retry", "ok"}},
-		{"code 613 twice then ok", []graphResponse{graphErr(400, 613, 0, "t1"), graphErr(400, 613, 0, "t2"), ok}, 4, 3, 0, []string{"retry", "retry", "ok"}},
-		{"code 100 not retried", []graphResponse{graphErr(400, 100, 2018001, "t3"), ok}, 4, 1, 100, []string{"error"}},
-		{"not owner not retried", []graphResponse{graphErr(400, 10, 2018300, "t4"), ok}, 4, 1, 10, []string{"error"}},
-		{"token error not retried", []graphResponse{graphErr(400, 190, 463, "t5"), ok}, 4, 1, 190, []string{"error"}},
-		{"bounded attempts", []graphResponse{graphErr(500, 1, 0, "t6")}, 3, 3, 1, []string{"retry", "retry", "error"}},
-		{"single attempt", []graphResponse{graphErr(500, 2, 0, "t7")}, 1, 1, 2, []string{"error"}},
+		{"500 then ok", []fakegraph.Answer{{Status: 500, Body: `oops`}, ok}, 4, 2, 0, []string{"retry", "ok"}},
+		{"code 2 then ok", []fakegraph.Answer{graphErr(503, 2, 0, "t2"), ok}, 4, 2, 0, []string{"retry", "ok"}},
+		{"code 613 twice then ok", []fakegraph.Answer{graphErr(400, 613, 0, "t1"), graphErr(400, 613, 0, "t2"), ok}, 4, 3, 0, []string{"retry", "retry", "ok"}},
+		{"code 100 not retried", []fakegraph.Answer{graphErr(400, 100, 2018001, "t3"), ok}, 4, 1, 100, []string{"error"}},
+		{"not owner not retried", []fakegraph.Answer{graphErr(400, 10, 2018300, "t4"), ok}, 4, 1, 10, []string{"error"}},
+		{"token error not retried", []fakegraph.Answer{graphErr(400, 190, 463, "t5"), ok}, 4, 1, 190, []string{"error"}},
+		{"bounded attempts", []fakegraph.Answer{graphErr(500, 1, 0, "t6"), graphErr(500, 1, 0, "t6"), graphErr(500, 1, 0, "t6"), ok}, 3, 3, 1, []string{"retry", "retry", "error"}},
+		{"single attempt", []fakegraph.Answer{graphErr(500, 2, 0, "t7"), ok}, 1, 1, 2, []string{"error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t, tt.responses...)
+			t.Parallel()
+			g := newGraph(t)
+			g.Script(fakegraph.Match{}, tt.answers...)
 			var mu sync.Mutex
 			var outcomes []string
-			c := f.client(nil, func(o *Options) {
+			c := client(g, nil, func(o *Options) {
 				o.MaxAttempts = tt.maxAttempts
 				o.Observe = func(call Call) {
 					mu.Lock()
@@ -365,7 +332,7 @@ func TestClientRetries(t *testing.T) {
 				}
 			})
 			err := c.SendMessage(t.Context(), testUser, &Message{Text: "hi"})
-			if n := len(f.requests()); n != tt.wantCalls {
+			if n := len(g.Calls()); n != tt.wantCalls {
 				t.Errorf("%d requests, want %d", n, tt.wantCalls)
 			}
 			if !reflect.DeepEqual(outcomes, tt.wantObserve) {
@@ -389,18 +356,22 @@ func TestClientRetries(t *testing.T) {
 }
 
 func TestClientNotThreadOwner(t *testing.T) {
-	f := newFakeGraph(t, graphErr(400, 10, 2018300, "AbC123xyz"))
-	err := f.client(nil, nil).SendMessage(t.Context(), testUser, &Message{Text: "hi"})
+	t.Parallel()
+	g := newGraph(t)
+	g.Script(fakegraph.Match{}, graphErr(400, 10, 2018300, "AbC123xyz"))
+	err := client(g, nil, nil).SendMessage(t.Context(), testUser, &Message{Text: "hi"})
 	if !IsNotThreadOwner(err) {
 		t.Errorf("IsNotThreadOwner(%v) = false", err)
 	}
 }
 
 func TestClientContextStopsRetries(t *testing.T) {
-	f := newFakeGraph(t, graphErr(500, 2, 0, "t"))
+	t.Parallel()
+	g := newGraph(t)
+	g.Fault(fakegraph.Match{}, graphErr(500, 2, 0, "t"))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	c := f.client(nil, func(o *Options) {
+	c := client(g, nil, func(o *Options) {
 		// Backoff far longer than any test: only the context can end it.
 		o.BaseBackoff, o.MaxBackoff = time.Hour, time.Hour
 		o.MaxAttempts = 10
@@ -418,41 +389,45 @@ func TestClientContextStopsRetries(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Code != 2 {
 		t.Errorf("err = %v, want the last Graph error too", err)
 	}
-	if n := len(f.requests()); n != 1 {
+	if n := len(g.Calls()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
 
 func TestClientCanceledContext(t *testing.T) {
-	f := newFakeGraph(t)
+	t.Parallel()
+	g := newGraph(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := f.client(nil, nil).TakeThreadControl(ctx, testUser, "")
+	err := client(g, nil, nil).TakeThreadControl(ctx, testUser, "")
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
-	if n := len(f.requests()); n != 0 {
+	if n := len(g.Calls()); n != 0 {
 		t.Errorf("%d requests, want 0", n)
 	}
 }
 
 func TestClientResponses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
-		response graphResponse
+		response fakegraph.Answer
 		wantErr  error // nil: success; errAny: any error
 	}{
-		{"success true", graphResponse{200, `{"success":true}`}, nil},
-		{"thread owner body", graphResponse{200, `{"thread_owner":{"app_id":1111,"expiration":1764086400}}`}, nil},
-		{"empty body", graphResponse{200, ``}, nil},
-		{"success false", graphResponse{200, `{"success":false}`}, ErrUnsuccessful},
-		{"error in 200", graphResponse{200, `{"error":{"code":100,"message":"bad"}}`}, errAny},
-		{"not JSON", graphResponse{200, `<html>proxy</html>`}, errAny},
+		{"success true", body(`{"success":true}`), nil},
+		{"thread owner body", body(`{"thread_owner":{"app_id":1111,"expiration":1764086400}}`), nil},
+		{"empty body", body(``), nil},
+		{"success false", body(`{"success":false}`), ErrUnsuccessful},
+		{"error in 200", body(`{"error":{"code":100,"message":"bad"}}`), errAny},
+		{"not JSON", body(`<html>proxy</html>`), errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t, tt.response)
-			err := f.client(nil, nil).PassThreadControl(t.Context(), testUser, "263902037430900", "")
+			t.Parallel()
+			g := newGraph(t)
+			g.Script(fakegraph.Match{}, tt.response)
+			err := client(g, nil, nil).PassThreadControl(t.Context(), testUser, "263902037430900", "")
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Errorf("err = %v, want success", err)
@@ -461,7 +436,7 @@ func TestClientResponses(t *testing.T) {
 			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Errorf("err = %v, want %v", err, tt.wantErr)
 			}
-			if n := len(f.requests()); n != 1 {
+			if n := len(g.Calls()); n != 1 {
 				t.Errorf("%d requests, want 1 (no retry)", n)
 			}
 		})
@@ -471,6 +446,7 @@ func TestClientResponses(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestClientThreadOwner(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, body, want string
 	}{
@@ -482,8 +458,10 @@ func TestClientThreadOwner(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t, graphResponse{200, tt.body})
-			got, err := f.client(nil, nil).ThreadOwner(t.Context(), testUser)
+			t.Parallel()
+			g := newGraph(t)
+			g.Script(fakegraph.Match{}, body(tt.body))
+			got, err := client(g, nil, nil).ThreadOwner(t.Context(), testUser)
 			if err != nil || got != tt.want {
 				t.Errorf("ThreadOwner = %q, %v; want %q", got, err, tt.want)
 			}
@@ -492,8 +470,9 @@ func TestClientThreadOwner(t *testing.T) {
 }
 
 func TestClientRejectsBadInput(t *testing.T) {
-	f := newFakeGraph(t)
-	c := f.client(nil, nil)
+	t.Parallel()
+	g := newGraph(t)
+	c := client(g, nil, nil)
 	ctx := t.Context()
 	errs := []error{
 		c.SendMessage(ctx, testUser, nil),
@@ -505,7 +484,7 @@ func TestClientRejectsBadInput(t *testing.T) {
 			t.Errorf("call %d: no error", i)
 		}
 	}
-	if n := len(f.requests()); n != 0 {
+	if n := len(g.Calls()); n != 0 {
 		t.Errorf("%d requests, want 0", n)
 	}
 }
@@ -513,26 +492,26 @@ func TestClientRejectsBadInput(t *testing.T) {
 // TestClientNoSecretsInErrorsOrLogs fails calls in every way the client
 // reports and scans the errors and the log output for the token and secret.
 func TestClientNoSecretsInErrorsOrLogs(t *testing.T) {
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closedURL := closed.URL
-	closed.Close()
+	t.Parallel()
 	tests := []struct {
-		name  string
-		res   []graphResponse
-		base  string // overrides the fake's URL
-		trace string
+		name   string
+		answer fakegraph.Answer // to every call
+		base   string           // overrides the fake's URL
+		trace  string
 	}{
-		{"graph error", []graphResponse{graphErr(400, 100, 2018001, "TraceBad1")}, "", "TraceBad1"},
-		{"retried then failed", []graphResponse{graphErr(500, 2, 0, "TraceRetry2")}, "", "TraceRetry2"},
-		{"graph echoes the token", []graphResponse{{400, `{"error":{"code":190,"message":"Invalid token ` + testToken + `","fbtrace_id":"TraceEcho3"}}`}}, "", "TraceEcho3"},
-		{"network error", nil, closedURL + "/v26.0", ""},
-		{"bad base URL", nil, "http://bad host\x7f/v26.0", ""},
+		{"graph error", graphErr(400, 100, 2018001, "TraceBad1"), "", "TraceBad1"},
+		{"retried then failed", graphErr(500, 2, 0, "TraceRetry2"), "", "TraceRetry2"},
+		{"graph echoes the token", fakegraph.Answer{Status: 400, Body: `{"error":{"code":190,"message":"Invalid token ` + testToken + `","fbtrace_id":"TraceEcho3"}}`}, "", "TraceEcho3"},
+		{"network error", fakegraph.Answer{Reset: true}, "", ""},
+		{"bad base URL", fakegraph.Answer{}, "http://bad host\x7f/v26.0", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeGraph(t, tt.res...)
+			t.Parallel()
+			g := newGraph(t)
+			g.Fault(fakegraph.Match{}, tt.answer)
 			var logs bytes.Buffer
-			c := f.client(&logs, func(o *Options) {
+			c := client(g, &logs, func(o *Options) {
 				o.AppSecret = []byte(testSecret)
 				o.MaxAttempts = 2
 				if tt.base != "" {
@@ -568,6 +547,7 @@ func TestClientNoSecretsInErrorsOrLogs(t *testing.T) {
 }
 
 func TestTokenSourcesHideTokens(t *testing.T) {
+	t.Parallel()
 	for _, v := range []any{StaticToken(testToken), PageTokens{testPage: testToken}} {
 		var logs bytes.Buffer
 		slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "tokens", v)

@@ -78,3 +78,56 @@ func IsNotThreadOwner(err error) bool {
 	}
 	return (ge.Code == 10 && ge.Subcode == 2018300) || (ge.Code == 100 && ge.Subcode == 2534037)
 }
+
+// IsOutsideWindow reports whether err is the Graph error answered to a
+// message sent after the messaging window closed: 10/2018278 (Messenger) or
+// 10/2534022 (Instagram). Such a send is not retried: a person answers from
+// the inbox (with the HUMAN_AGENT tag, within 7 days); a bot must not use
+// tags to get around the window.
+func IsOutsideWindow(err error) bool {
+	var ge *GraphError
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.Code == 10 && (ge.Subcode == 2018278 || ge.Subcode == 2534022)
+}
+
+// IsUnreachable reports whether err says the person cannot receive
+// messages now: 551, 551/1545041, 200/1545041 or 10/2018108.
+func IsUnreachable(err error) bool {
+	var ge *GraphError
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.Code == 551 || ge.Subcode == 1545041 || (ge.Code == 10 && ge.Subcode == 2018108)
+}
+
+// Error classes returned by Classify, for logs and metric labels.
+const (
+	ClassOutsideWindow  = "outside_window"
+	ClassNotThreadOwner = "not_thread_owner"
+	ClassUnreachable    = "unreachable"
+	ClassTransient      = "transient"
+	ClassOther          = "other"
+)
+
+// Classify names the kind of a failed Graph call with a fixed, small set of
+// values (safe as a metric label): ClassOutsideWindow, ClassNotThreadOwner,
+// ClassUnreachable, ClassTransient (a retryable Graph error, or no Graph
+// error at all, such as a network failure) or ClassOther.
+func Classify(err error) string {
+	var ge *GraphError
+	switch {
+	case err == nil:
+		return ""
+	case IsOutsideWindow(err):
+		return ClassOutsideWindow
+	case IsNotThreadOwner(err):
+		return ClassNotThreadOwner
+	case IsUnreachable(err):
+		return ClassUnreachable
+	case !errors.As(err, &ge) || ge.Retryable():
+		return ClassTransient
+	}
+	return ClassOther
+}

@@ -25,17 +25,38 @@ type QuickReply struct {
 	Payload     string `json:"payload,omitempty"`
 }
 
-// Attachment is an outbound attachment; threadgate sends button templates.
+// Attachment is an outbound attachment: a template (Type "template") or a
+// media file by URL (Type "image", "video", "audio" or "file").
 type Attachment struct {
 	Type    string          `json:"type"`
 	Payload TemplatePayload `json:"payload"`
 }
 
-// TemplatePayload is the payload of a template attachment.
+// TemplatePayload is the payload of an attachment: a button template
+// (TemplateType "button": Text and Buttons), a generic template
+// (TemplateType "generic": Elements), or a media file (URL).
 type TemplatePayload struct {
-	TemplateType string   `json:"template_type"`
-	Text         string   `json:"text,omitempty"`
-	Buttons      []Button `json:"buttons,omitempty"`
+	TemplateType string    `json:"template_type,omitempty"`
+	Text         string    `json:"text,omitempty"`
+	Buttons      []Button  `json:"buttons,omitempty"`
+	Elements     []Element `json:"elements,omitempty"`
+	URL          string    `json:"url,omitempty"`
+	IsReusable   bool      `json:"is_reusable,omitempty"`
+}
+
+// Element is one card of a generic template.
+type Element struct {
+	Title         string         `json:"title"`
+	Subtitle      string         `json:"subtitle,omitempty"`
+	ImageURL      string         `json:"image_url,omitempty"`
+	DefaultAction *DefaultAction `json:"default_action,omitempty"`
+	Buttons       []Button       `json:"buttons,omitempty"`
+}
+
+// DefaultAction is what tapping a card opens: a web_url.
+type DefaultAction struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
 }
 
 // Button is a postback or web_url button of a button template.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Webhook is the body of a webhook POST from the Messenger Platform.
@@ -322,6 +323,12 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 	case string(b) == "null":
 		*id = ""
 		return nil
+	case len(b) >= 2 && b[0] == '"' && plainASCII(b):
+		// The decoder has checked the token: an ASCII string without
+		// escapes is its bytes between the quotes, with no second run of
+		// the decoder (IDs are digits: this is nearly every ID).
+		*id = ID(b[1 : len(b)-1])
+		return nil
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -338,6 +345,16 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 
 // String returns the ID as a string.
 func (id ID) String() string { return string(id) }
+
+// plainASCII reports whether b holds only ASCII and no backslash.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 func isInteger(b []byte) bool {
 	if len(b) > 0 && b[0] == '-' {

@@ -19,6 +19,8 @@ import (
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
+	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
 	"github.com/threadgate/threadgate/metrics/metricstest"
@@ -78,43 +80,16 @@ func testRules(t *testing.T) *engine.Set {
 	return engine.NewSet(rules, apps, nil, engine.Handover{})
 }
 
-// fakeGraph is a Graph API that answers like Facebook: it refuses every
-// call to user-boom with code 100, fails the first call to user-flaky with
-// an HTTP 500, and accepts the rest.
-type fakeGraph struct {
-	mu    sync.Mutex
-	calls map[string]int // recipient → calls
-}
-
-func (f *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("access_token") != testToken || q.Get("appsecret_proof") == "" {
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190,"fbtrace_id":"Tok"}}`)
-		return
-	}
-	var body struct {
-		Recipient struct{ ID string } `json:"recipient"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	f.calls[body.Recipient.ID]++
-	n := f.calls[body.Recipient.ID]
-	f.mu.Unlock()
-	switch {
-	case body.Recipient.ID == "user-boom":
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"error":{"message":"(#100) No matching user found","type":"OAuthException","code":100,"error_subcode":2018001,"fbtrace_id":"Boom"}}`)
-	case body.Recipient.ID == "user-flaky" && n == 1:
-		w.WriteHeader(http.StatusInternalServerError)
-	case strings.HasSuffix(r.URL.Path, "/me/messages"):
-		fmt.Fprintf(w, `{"recipient_id":%q,"message_id":"m_out_%d"}`, body.Recipient.ID, n)
-	default:
-		io.WriteString(w, `{"success":true}`)
-	}
+// newGraph starts a fake Graph API that answers like Facebook: it checks
+// the token and the appsecret_proof, refuses every call to user-boom with
+// code 100, fails the first call to user-flaky with an HTTP 500 without a
+// Graph error, and accepts the rest.
+func newGraph(t *testing.T) *fakegraph.Server {
+	g := fakegraph.New(t, fakegraph.Options{Tokens: []string{testToken}, AppSecret: []byte(testAppSecret)})
+	g.Fault(fakegraph.Match{User: "user-boom"},
+		fakegraph.GraphError{Code: 100, Subcode: 2018001, Message: "(#100) No matching user found", FBTraceID: "Boom"}.Answer())
+	g.Script(fakegraph.Match{User: "user-flaky"}, fakegraph.Answer{Status: http.StatusInternalServerError})
+	return g
 }
 
 // lockedBuffer collects log output from several goroutines.
@@ -184,15 +159,14 @@ func post(t *testing.T, url string, body []byte, secret string) int {
 // fake Graph API, sends it known webhooks over HTTP and checks /metrics, the
 // logs, and that no secret, user ID or text leaks into either.
 func TestEndToEnd(t *testing.T) {
-	graph := &fakeGraph{calls: map[string]int{}}
-	graphSrv := httptest.NewServer(graph)
-	defer graphSrv.Close()
+	t.Parallel()
+	graph := newGraph(t)
 
 	m := metrics.New(metrics.Options{})
 	var logs lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := messenger.NewClient(messenger.Options{
-		BaseURL:     graphSrv.URL + "/v26.0",
+		BaseURL:     graph.BaseURL(),
 		Tokens:      messenger.StaticToken(testToken),
 		AppSecret:   []byte(testAppSecret),
 		MaxAttempts: 3,
@@ -367,15 +341,16 @@ func checkLogs(t *testing.T, out string) {
 // TestQueueFull fills a gateway whose workers are not started and checks
 // the queue gauges and the queue_full outcome.
 func TestQueueFull(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	m := metrics.New(metrics.Options{Now: func() time.Time { return t0.Add(42 * time.Second) }})
+	t.Parallel()
+	clock := fakeclock.New(fakeclock.Start)
+	m := metrics.New(metrics.Options{Now: clock.Now})
 	set := testRules(t)
 	gw := gateway.New(gateway.Config{
 		Rules:     func() *engine.Set { return set },
 		Platform:  messenger.NewClient(messenger.Options{BaseURL: "http://127.0.0.1:1", Tokens: messenger.StaticToken(testToken)}),
 		QueueSize: 2,
 		Observer:  m,
-		Now:       func() time.Time { return t0 },
+		Now:       clock.Now,
 	})
 	if err := m.WatchQueue(gw.Queue(), 2); err != nil {
 		t.Fatal(err)
@@ -392,6 +367,7 @@ func TestQueueFull(t *testing.T) {
 	if got := post(t, srv.URL, two, ""); got != 503 {
 		t.Errorf("webhook over the bound: HTTP %d, want 503", got)
 	}
+	clock.Advance(42 * time.Second) // the event waits in the queue
 	s, err := metricstest.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/metrics"
 	"github.com/threadgate/threadgate/metrics/metricstest"
@@ -49,6 +50,7 @@ func checkSamples(t *testing.T, s *metricstest.Scrape, want []sample) {
 }
 
 func TestObserver(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		drive func(m *metrics.Metrics)
@@ -150,6 +152,7 @@ func TestObserver(t *testing.T) {
 }
 
 func TestCappedLabels(t *testing.T) {
+	t.Parallel()
 	m := metrics.New(metrics.Options{MaxRuleNames: 2, MaxTargets: 1})
 	m.InitRules([]string{"a", "b", "c"}) // c is beyond the cap: not created, not an overflow
 	for _, r := range []string{"a", "b", "c", "d", "a", "\xff\xfe", strings.Repeat("x", 200)} {
@@ -174,6 +177,7 @@ func TestCappedLabels(t *testing.T) {
 }
 
 func TestInitRules(t *testing.T) {
+	t.Parallel()
 	m := metrics.New(metrics.Options{})
 	m.InitRules([]string{"greet", "human"})
 	m.RuleFired("human")
@@ -184,6 +188,7 @@ func TestInitRules(t *testing.T) {
 }
 
 func TestObserveGraphCall(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		call messenger.Call
@@ -220,6 +225,7 @@ func TestObserveGraphCall(t *testing.T) {
 }
 
 func TestObserveGraphCallUnknownEndpoint(t *testing.T) {
+	t.Parallel()
 	m := metrics.New(metrics.Options{})
 	m.ObserveGraphCall(messenger.Call{Endpoint: "1234567890/messages", Outcome: "ok", HTTPStatus: 200})
 	m.ObserveGraphCall(messenger.Call{Endpoint: "me/pass_thread_control", Outcome: "weird", HTTPStatus: 200})
@@ -230,6 +236,7 @@ func TestObserveGraphCallUnknownEndpoint(t *testing.T) {
 }
 
 func TestObserveReload(t *testing.T) {
+	t.Parallel()
 	m := metrics.New(metrics.Options{})
 	t1 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m.ObserveReload(true, 3, "aaaa", t1)
@@ -261,6 +268,7 @@ func TestObserveReload(t *testing.T) {
 }
 
 func TestObserveReloadHashLabel(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", "unknown"},
 		{"\xff", "unknown"},
@@ -277,8 +285,10 @@ func TestObserveReloadHashLabel(t *testing.T) {
 }
 
 func TestWatchQueue(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	m := metrics.New(metrics.Options{Now: func() time.Time { return now }})
+	t.Parallel()
+	clock := fakeclock.New(fakeclock.Start)
+	m := metrics.New(metrics.Options{Now: clock.Now})
+	now := clock.Now()
 	q := gateway.NewMemoryQueue(10)
 	if err := m.WatchQueue(q, 10); err != nil {
 		t.Fatal(err)
@@ -309,6 +319,7 @@ func TestWatchQueue(t *testing.T) {
 }
 
 func TestWatchQueueWithoutCapacity(t *testing.T) {
+	t.Parallel()
 	m := metrics.New(metrics.Options{})
 	if err := m.WatchQueue(gateway.NewMemoryQueue(1), 0); err != nil {
 		t.Fatal(err)
@@ -320,6 +331,7 @@ func TestWatchQueueWithoutCapacity(t *testing.T) {
 }
 
 func TestStandardCollectors(t *testing.T) {
+	t.Parallel()
 	s := scrape(t, metrics.New(metrics.Options{}))
 	want := []string{"go_goroutines", "go_info", "go_build_info", "promhttp_metric_handler_requests_total"}
 	if runtime.GOOS == "linux" {
@@ -335,6 +347,7 @@ func TestStandardCollectors(t *testing.T) {
 // TestRegistriesAreIndependent checks that two Metrics do not share state
 // (each has its own registry, none uses the global one).
 func TestRegistriesAreIndependent(t *testing.T) {
+	t.Parallel()
 	a, b := metrics.New(metrics.Options{}), metrics.New(metrics.Options{})
 	a.DedupHit()
 	checkSamples(t, scrape(t, b), []sample{{"threadgate_dedup_hits_total", nil, 0}})

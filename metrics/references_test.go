@@ -274,6 +274,7 @@ func checkRefs(s *metricstest.Scrape, refs promRefs) []error {
 }
 
 func TestCheckPromQL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		expr    string
 		wantErr bool
@@ -307,6 +308,7 @@ func TestCheckPromQL(t *testing.T) {
 }
 
 func TestCheckRefs(t *testing.T) {
+	t.Parallel()
 	s := everything(t)
 	tests := []struct {
 		expr    string
@@ -366,6 +368,7 @@ type alertRules struct {
 var labelRefRE = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
 
 func TestAlertingRules(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(alertsFile)
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +395,7 @@ func TestAlertingRules(t *testing.T) {
 				if r.Alert == "" || r.Record != "" {
 					t.Fatalf("group %s: a rule without alert, or a recording rule", g.Name)
 				}
-				if !model.LabelName(r.Alert).IsValid() || alerts[r.Alert] {
+				if !model.LegacyValidation.IsValidLabelName(r.Alert) || alerts[r.Alert] {
 					t.Errorf("alert name %q is invalid or repeated", r.Alert)
 				}
 				alerts[r.Alert] = true
@@ -479,6 +482,7 @@ type panel struct {
 var labelValuesRE = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
 
 func TestDashboard(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
@@ -572,6 +576,7 @@ var metricNameRE = regexp.MustCompile(`\bthreadgate_[a-z0-9_]+\b`)
 // TestOperateDocListsEveryMetric checks that docs/operate.md documents every
 // threadgate metric, and names no metric that does not exist.
 func TestOperateDocListsEveryMetric(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(operateDoc)
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,17 @@ type AdminOptions struct {
 	// then goes on; the caller gets 202 and reads the outcome at
 	// GET /-/rules.
 	ReloadTimeout time.Duration
+	// Profile, when set, tells what applying the rules file's Messenger
+	// profile last did (serve --apply-profile); GET /-/rules shows it
+	// under "profile".
+	Profile func() any
+}
+
+// adminStatus is what GET /-/rules answers: the manager's Status and, with
+// --apply-profile, the outcome of the last profile sync.
+type adminStatus struct {
+	Status
+	Profile any `json:"profile,omitempty"`
 }
 
 // DefaultReloadTimeout is how long POST /-/reload waits by default.
@@ -55,7 +66,11 @@ func MountAdmin(r gin.IRouter, m *Manager, opts AdminOptions) {
 	}
 	local := LocalOnly(opts.AllowRemote)
 	r.GET("/-/rules", local, func(c *gin.Context) {
-		c.JSON(http.StatusOK, m.Status())
+		st := adminStatus{Status: m.Status()}
+		if opts.Profile != nil {
+			st.Profile = opts.Profile()
+		}
+		c.JSON(http.StatusOK, st)
 	})
 	r.POST("/-/reload", local, func(c *gin.Context) {
 		done := make(chan error, 1)

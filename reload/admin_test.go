@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,43 +18,15 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
+	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
-
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
 
-// recordingPlatform records the texts sent to each user.
-type recordingPlatform struct {
-	mu    sync.Mutex
-	texts map[string][]string
-	sent  atomic.Int64
-}
-
-func (p *recordingPlatform) SendMessage(_ context.Context, to messenger.Recipient, msg *messenger.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.texts == nil {
-		p.texts = map[string][]string{}
-	}
-	p.texts[to.UserID] = append(p.texts[to.UserID], msg.Text)
-	p.sent.Add(1)
-	return nil
-}
-func (p *recordingPlatform) SenderAction(context.Context, messenger.Recipient, string) error {
-	return nil
-}
-func (p *recordingPlatform) PassThreadControl(context.Context, messenger.Recipient, string, string) error {
-	return nil
-}
-func (p *recordingPlatform) TakeThreadControl(context.Context, messenger.Recipient, string) error {
-	return nil
-}
-func (p *recordingPlatform) RequestThreadControl(context.Context, messenger.Recipient, string) error {
-	return nil
-}
-func (p *recordingPlatform) ReleaseThreadControl(context.Context, messenger.Recipient) error {
-	return nil
-}
+// testToken is the Page access token of the gateway under test; the fake
+// Graph API refuses any other.
+const testToken = "reload-test-token"
 
 // twoRuleFile answers every message with two replies, from two rules,
 // both naming the version: an event evaluated against a mix of two
@@ -74,19 +48,22 @@ rules:
 }
 
 // adminServer runs a gateway whose rules come from a Manager of a file in
-// a temp dir, with the admin endpoints mounted.
+// a temp dir, with the admin endpoints mounted; the gateway sends through
+// a real Graph API client to a fake Graph API.
 type adminServer struct {
-	path     string
-	manager  *Manager
-	platform *recordingPlatform
-	srv      *httptest.Server
-	router   http.Handler
+	path    string
+	manager *Manager
+	graph   *fakegraph.Server
+	srv     *httptest.Server
+	router  http.Handler
 }
 
 func newAdminServer(t *testing.T, opts AdminOptions) *adminServer {
 	t.Helper()
 	dir := t.TempDir()
-	a := &adminServer{path: filepath.Join(dir, "rules.yaml"), platform: &recordingPlatform{}}
+	// The fake is started first so that it closes last, after the
+	// gateway has drained.
+	a := &adminServer{path: filepath.Join(dir, "rules.yaml"), graph: fakegraph.New(t, fakegraph.Options{Tokens: []string{testToken}})}
 	if err := os.WriteFile(a.path, []byte(twoRuleFile("v0")), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +71,14 @@ func newAdminServer(t *testing.T, opts AdminOptions) *adminServer {
 	if err := a.manager.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	gw := gateway.New(gateway.Config{Rules: a.manager.Rules, Platform: a.platform, QueueSize: 100000, Workers: 8})
+	client := messenger.NewClient(messenger.Options{
+		BaseURL:     a.graph.BaseURL(),
+		Tokens:      messenger.StaticToken(testToken),
+		BaseBackoff: time.Millisecond,
+		MaxBackoff:  2 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	gw := gateway.New(gateway.Config{Rules: a.manager.Rules, Platform: client, QueueSize: 100000, Workers: 8})
 	ctx, cancel := context.WithCancel(context.Background())
 	gw.Start(ctx)
 	router := gw.Router()
@@ -144,7 +128,9 @@ func webhook(user, mid, text string) string {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	a := newAdminServer(t, AdminOptions{Now: func() time.Time { return time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) }})
+	t.Parallel()
+	clock := fakeclock.New(fakeclock.Start)
+	a := newAdminServer(t, AdminOptions{Now: clock.Now})
 
 	code, body := a.do(t, "GET", "/-/rules", "")
 	var st Status
@@ -183,11 +169,11 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("POST /-/explain = %d %s", code, body)
 	}
 	if len(x.Fired) != 2 || x.Fired[0].Rule != "first" || x.Fired[1].Rule != "second-v1" || x.Fired[1].Actions[0].Fields["text"] != "second v1" ||
-		x.Rules == nil || x.Rules.Path != a.path || x.NotTried != 1 || !x.Event.At.Equal(time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)) {
+		x.Rules == nil || x.Rules.Path != a.path || x.NotTried != 1 || !x.Event.At.Equal(fakeclock.Start) {
 		t.Errorf("explanation %s", body)
 	}
-	if n := a.platform.sent.Load(); n != 0 {
-		t.Errorf("explain sent %d messages", n)
+	if calls := a.graph.Calls(); len(calls) != 0 {
+		t.Errorf("explain made %d Graph API calls, the first to %s", len(calls), calls[0].Path)
 	}
 	for _, bad := range []struct{ body, want string }{
 		{``, "the body is empty"},
@@ -205,6 +191,7 @@ func TestAdminEndpoints(t *testing.T) {
 // TestAdminLoopbackOnly checks that every endpoint refuses other machines,
 // whatever X-Forwarded-For says, unless allowed.
 func TestAdminLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	for _, allow := range []bool{false, true} {
 		a := newAdminServer(t, AdminOptions{AllowRemote: allow})
 		for _, tc := range []struct{ method, path, body string }{
@@ -240,17 +227,17 @@ func TestAdminLoopbackOnly(t *testing.T) {
 // that kept the first rules it saw, or a manager that never swapped, fails
 // the test.
 func TestReloadUnderLoad(t *testing.T) {
+	t.Parallel()
 	a := newAdminServer(t, AdminOptions{})
 	const posters, minEvents, maxEvents, wantVersions = 8, 800, 4000, 3
 
-	// answered counts the versions that answered an event so far.
+	// answered counts the versions whose first reply reached the Graph
+	// API so far.
 	answered := func() int {
-		a.platform.mu.Lock()
-		defer a.platform.mu.Unlock()
 		seen := map[string]bool{}
-		for _, texts := range a.platform.texts {
-			if len(texts) > 0 {
-				seen[texts[0]] = true
+		for _, c := range a.graph.CallsTo(fakegraph.PathMessages) {
+			if text := c.Text(); strings.HasPrefix(text, "first ") {
+				seen[text] = true
 			}
 		}
 		return len(seen)
@@ -308,17 +295,17 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatalf("%d webhook requests failed during reloads", n)
 	}
 	n := events.Load()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.platform.sent.Load() < 2*n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d replies sent", a.platform.sent.Load(), 2*n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Each event is one user's: the user's texts are that event's replies,
+	// in the order sent.
+	replies := map[string][]string{}
+	for _, c := range a.graph.WaitCalls(t, fakegraph.PathMessages, int(2*n)) {
+		replies[c.User] = append(replies[c.User], c.Text())
 	}
-	a.platform.mu.Lock()
-	defer a.platform.mu.Unlock()
+	if len(replies) != int(n) {
+		t.Fatalf("%d users got replies, want %d: one per event", len(replies), n)
+	}
 	versions := map[string]bool{}
-	for user, texts := range a.platform.texts {
+	for user, texts := range replies {
 		if len(texts) != 2 || !strings.HasPrefix(texts[0], "first ") || texts[1] != "second "+strings.TrimPrefix(texts[0], "first ") {
 			t.Fatalf("user %s got %q: a mix of two versions", user, texts)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/rules"
 )
 
@@ -46,24 +47,13 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestManagerReloadKeepsLastGood(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
-	clock := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	m := NewManager(path, Options{Now: func() time.Time { return clock }})
+	clock := fakeclock.New(fakeclock.Start)
+	m := NewManager(path, Options{Now: clock.Now})
 	if m.Current() != nil || m.Rules() != nil {
 		t.Fatal("rules in force before the first load")
 	}
@@ -78,11 +68,11 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	}
 	st := m.Status()
 	first := m.Current()
-	if answer(m) != "v1" || st.Hash != first.Hash || st.RuleCount != 1 || !st.LoadedAt.Equal(clock) || !st.LastAttemptOK || len(st.LastError) != 0 || st.Path != path {
+	if answer(m) != "v1" || st.Hash != first.Hash || st.RuleCount != 1 || !st.LoadedAt.Equal(fakeclock.Start) || !st.LastAttemptOK || len(st.LastError) != 0 || st.Path != path {
 		t.Fatalf("after the first load: answer %q, status %+v", answer(m), st)
 	}
 
-	clock = clock.Add(time.Minute)
+	failedAt := clock.Advance(time.Minute)
 	writeFile(t, path, brokenFile)
 	err := m.Reload()
 	var errs *rules.Errors
@@ -99,7 +89,7 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 	if len(st.LastError) != len(want) || !strings.HasPrefix(st.LastError[0], want[0]) || !strings.HasPrefix(st.LastError[1], want[1]) {
 		t.Errorf("LastError:\n%s\nwant lines starting with:\n%s", strings.Join(st.LastError, "\n"), strings.Join(want, "\n"))
 	}
-	if st.LastAttemptOK || !st.LastAttempt.Equal(clock) || !st.LoadedAt.Equal(clock.Add(-time.Minute)) || st.Hash != first.Hash {
+	if st.LastAttemptOK || !st.LastAttempt.Equal(failedAt) || !st.LoadedAt.Equal(fakeclock.Start) || st.Hash != first.Hash {
 		t.Errorf("status after a failure: %+v", st)
 	}
 
@@ -126,6 +116,7 @@ func TestManagerReloadKeepsLastGood(t *testing.T) {
 // TestManagerReportsOnce checks that triggers on unchanged content do not
 // reload, so a broken file is reported once, while Reload always tries.
 func TestManagerReportsOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
@@ -160,6 +151,7 @@ func TestManagerReportsOnce(t *testing.T) {
 }
 
 func TestManagerRunsRuleTests(t *testing.T) {
+	t.Parallel()
 	const rulesWithTests = `version: 1
 rules:
   - name: hello
@@ -200,6 +192,7 @@ tests:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			path := filepath.Join(dir, "rules.yaml")
 			writeFile(t, path, tt.rules)
@@ -229,6 +222,7 @@ tests:
 // TestManagerConcurrentReaders reloads while readers evaluate, checking
 // under -race that a reader sees one complete version.
 func TestManagerConcurrentReaders(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v0"))
@@ -280,6 +274,7 @@ func answerOf(set *engine.Set) string {
 }
 
 func TestParseWatchMode(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"fs", "poll", "off"} {
 		if m, err := ParseWatchMode(s); err != nil || string(m) != s {
 			t.Errorf("ParseWatchMode(%q) = %q, %v", s, m, err)
@@ -294,6 +289,7 @@ func TestParseWatchMode(t *testing.T) {
 // rejection before any rules are in force says so, and only one after a
 // successful load says that the rules in force stay.
 func TestManagerSaysWhetherRulesStay(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	var logs strings.Builder

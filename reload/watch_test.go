@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/rules"
 )
 
@@ -16,9 +17,9 @@ import (
 // and returns it with a counter of successful loads and one of attempts
 // (successful or not). The safety-net poll is set far away so that only the
 // mode under test can pick up changes.
-func watched(t *testing.T, path string, mode WatchMode, poll time.Duration) (m *Manager, loads, attempts *atomic.Int64) {
+func watched(t *testing.T, path string, mode WatchMode, pollInterval time.Duration) (m *Manager, loads, attempts *atomic.Int64) {
 	t.Helper()
-	m = NewManager(path, Options{Watch: mode, Debounce: 20 * time.Millisecond, PollInterval: poll})
+	m = NewManager(path, Options{Watch: mode, Debounce: 20 * time.Millisecond, PollInterval: pollInterval})
 	loads, attempts = new(atomic.Int64), new(atomic.Int64)
 	m.Subscribe(func(*rules.File) { loads.Add(1); attempts.Add(1) })
 	m.SubscribeFailures(func(error) { attempts.Add(1) })
@@ -30,7 +31,7 @@ func watched(t *testing.T, path string, mode WatchMode, poll time.Duration) (m *
 	go func() { m.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	if mode == WatchFS {
-		eventually(t, "the watch to be armed", func() bool { return m.arms.Load() > 0 })
+		poll.Until(t, "the watch to be armed", func() bool { return m.arms.Load() > 0 })
 	}
 	return m, loads, attempts
 }
@@ -93,6 +94,7 @@ func (c *configMap) update(content string) {
 // Kubernetes do, and checks each time that the new rules answer, and that
 // a broken version keeps the last good one.
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	type step func(t *testing.T, dir, path, content string)
 	inPlace := func(t *testing.T, _, path, content string) { writeFile(t, path, content) }
 	rename := func(t *testing.T, _, path, content string) { replaceFile(t, path, content) }
@@ -128,6 +130,7 @@ func TestWatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			path := filepath.Join(dir, "rules.yaml")
 			var cm *configMap
@@ -138,20 +141,20 @@ func TestWatch(t *testing.T) {
 			} else {
 				writeFile(t, path, versionFile("v1"))
 			}
-			poll := tt.poll
-			if poll == 0 {
-				poll = time.Hour
+			pollInterval := tt.poll
+			if pollInterval == 0 {
+				pollInterval = time.Hour
 			}
-			m, _, attempts := watched(t, path, tt.mode, poll)
+			m, _, attempts := watched(t, path, tt.mode, pollInterval)
 
 			for _, v := range []string{"v2", "v3"} {
 				change(t, dir, path, versionFile(v))
-				eventually(t, "the rules answer "+v, func() bool { return answer(m) == v })
+				poll.Until(t, "the rules answer "+v, func() bool { return answer(m) == v })
 
 				// A broken version is refused and the last good one stays.
 				before := m.Status().LastAttempt
 				change(t, dir, path, brokenFile)
-				eventually(t, "the broken file to be refused", func() bool {
+				poll.Until(t, "the broken file to be refused", func() bool {
 					st := m.Status()
 					return !st.LastAttemptOK && st.LastAttempt.After(before) && len(st.LastError) == 2
 				})
@@ -170,6 +173,7 @@ func TestWatch(t *testing.T) {
 // TestWatchDirectoryReplaced removes the rules directory and creates it
 // again: the old rules stay meanwhile and the watch is armed again.
 func TestWatchDirectoryReplaced(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "threadgate")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -182,7 +186,7 @@ func TestWatchDirectoryReplaced(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the missing file to be noticed", func() bool { return !m.Status().LastAttemptOK })
+	poll.Until(t, "the missing file to be noticed", func() bool { return !m.Status().LastAttemptOK })
 	if answer(m) != "v1" {
 		t.Fatal("the rules were unloaded when the directory went away")
 	}
@@ -190,39 +194,46 @@ func TestWatchDirectoryReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, path, versionFile("v2"))
-	eventually(t, "the rules in the new directory", func() bool { return answer(m) == "v2" })
-	eventually(t, "the watch to be armed again", func() bool { return m.arms.Load() > 1 })
+	poll.Until(t, "the rules in the new directory", func() bool { return answer(m) == "v2" })
+	poll.Until(t, "the watch to be armed again", func() bool { return m.arms.Load() > 1 })
 	// The new directory is watched: a later change is seen too.
 	replaceFile(t, path, versionFile("v3"))
-	eventually(t, "a change in the new directory", func() bool { return answer(m) == "v3" })
+	poll.Until(t, "a change in the new directory", func() bool { return answer(m) == "v3" })
 }
 
 // TestWatchTestFile checks that a change to the test file beside the
 // rules file triggers a reload that runs it.
 func TestWatchTestFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
 	m, _, _ := watched(t, path, WatchFS, time.Hour)
-	replaceFile(t, filepath.Join(dir, "rules.test.yaml"), "cases:\n  - name: answers v2\n    message: ping\n    expect: {actions: [reply: v2]}\n")
-	eventually(t, "the failing test to be reported", func() bool {
+	// Arming the watch triggers a reload of its own; once a change of the
+	// rules file has loaded, that trigger is used up, and only the watch
+	// of the test file can bring the next reload.
+	replaceFile(t, path, versionFile("v2"))
+	poll.Until(t, "the rules answer v2", func() bool { return answer(m) == "v2" })
+	replaceFile(t, filepath.Join(dir, "rules.test.yaml"), "cases:\n  - name: answers v3\n    message: ping\n    expect: {actions: [reply: v3]}\n")
+	poll.Until(t, "the failing test to be reported", func() bool {
 		st := m.Status()
 		return !st.LastAttemptOK && len(st.LastError) == 1
 	})
-	writeFile(t, path, versionFile("v2"))
-	eventually(t, "v2 with its test passing", func() bool { return answer(m) == "v2" && m.Status().Tests == 1 })
+	writeFile(t, path, versionFile("v3"))
+	poll.Until(t, "v3 with its test passing", func() bool { return answer(m) == "v3" && m.Status().Tests == 1 })
 }
 
 // TestRequestWithWatchOff checks that with no watch, only explicit
 // requests (SIGHUP) reload, even when the content did not change.
 func TestRequestWithWatchOff(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	writeFile(t, path, versionFile("v1"))
 	m, loads, _ := watched(t, path, WatchOff, time.Hour)
 	writeFile(t, path, versionFile("v2"))
 	m.Request()
-	eventually(t, "the requested reload", func() bool { return answer(m) == "v2" })
+	poll.Until(t, "the requested reload", func() bool { return answer(m) == "v2" })
 	m.Request()
-	eventually(t, "a reload of the same content", func() bool { return loads.Load() == 3 })
+	poll.Until(t, "a reload of the same content", func() bool { return loads.Load() == 3 })
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/engine"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules/ruletest"
 )
 
@@ -34,6 +35,8 @@ func generatedBlocks() []struct{ name, body string } {
 
 // TestFormatReferenceTables keeps the tables of docs/format.md that come
 // from code (match keys, actions, limits) equal to what the code says.
+// It is not parallel: with -update it rewrites docs/format.md, which
+// parallel tests read, and sequential tests end before parallel ones start.
 func TestFormatReferenceTables(t *testing.T) {
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
@@ -71,6 +74,7 @@ func TestFormatReferenceTables(t *testing.T) {
 // docs/format.md mention every key, variable, field and function the code
 // knows, so that a key added to a table cannot go undocumented.
 func TestFormatReferenceNamesEverything(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
 		t.Fatalf("read the format reference: %v", err)
@@ -123,6 +127,7 @@ func TestFormatReferenceNamesEverything(t *testing.T) {
 // docs/format.md (a ```yaml block that starts with version: 1) and runs its
 // rule tests, so that the examples never drift from the format.
 func TestFormatReferenceExamples(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(formatDoc)
 	if err != nil {
 		t.Fatalf("read the format reference: %v", err)
@@ -180,6 +185,7 @@ func yamlBlocks(md string) []codeBlock {
 }
 
 func TestReplaceGenerated(t *testing.T) {
+	t.Parallel()
 	const begin, end = "<!-- BEGIN GENERATED: x -->\n", "<!-- END GENERATED: x -->\n"
 	tests := []struct {
 		name, doc, want, err string
@@ -215,6 +221,7 @@ func TestReplaceGenerated(t *testing.T) {
 }
 
 func TestSchemaRendering(t *testing.T) {
+	t.Parallel()
 	str := map[string]any{"type": "string", "minLength": 1}
 	tmpl := map[string]any{"type": "string", "anyOf": []any{map[string]any{"maxLength": 10}, map[string]any{"pattern": `\{\{`}}}
 	values := []struct {
@@ -602,6 +609,13 @@ func limitsTable() string {
 		{"one `when` expression", thousands(engine.MaxExprNodes) + " nodes (operators, names, values)", "at load"},
 		{"`handover.pause_on_human`", pauseOnHumanRange.String(), "at load"},
 		{"`handover.return_after_idle`", returnAfterIdleRange.String(), "at load"},
+		{"cards of one `reply` (a carousel)", fmt.Sprint(actions.MaxCards), "at load"},
+		{"`title` and `subtitle` of a card", chars(actions.MaxCardTextLen), "literal text at load; a template's result when it renders"},
+		{"`profile.greeting` (each locale)", chars(messenger.MaxGreetingLen), "at load"},
+		{"`profile.ice_breakers` (each locale)", fmt.Sprint(messenger.MaxIceBreakers), "at load"},
+		{"`profile.persistent_menu` items (each locale; flat, nested menus are refused)", fmt.Sprint(messenger.MaxMenuItems), "at load"},
+		{"`title` of a menu item", chars(messenger.MaxMenuTitleLen), "at load"},
+		{"a profile postback `payload` (Get Started, ice breaker, menu item)", chars(messenger.MaxProfilePayloadLen), "at load"},
 		{"the rules file", fmt.Sprintf("%d MiB", MaxFileBytes>>20), "at load"},
 		{"rules in one file", thousands(MaxRules), "at load"},
 		{"`range` in a template", "only over `.Transcript`, `.Groups` or `.Vars` (a range over a number could loop without bound); no `define`, `template` or `block`", "at load"},

@@ -83,6 +83,7 @@ rules:
 `
 
 func TestEvaluateRules(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, deskRules)
 	tests := []struct {
 		name string
@@ -146,6 +147,7 @@ func TestEvaluateRules(t *testing.T) {
 }
 
 func TestFirstMatchAndContinue(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, `
 version: 1
 rules:
@@ -189,6 +191,7 @@ rules:
 }
 
 func TestWhenWithClock(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, `
 version: 1
 rules:
@@ -242,6 +245,7 @@ rules:
 }
 
 func TestWhenRuntimeError(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, `
 version: 1
 rules:
@@ -271,6 +275,7 @@ rules:
 // that the indexed Evaluate and the linear Explain fire the same rules with
 // the same steps.
 func TestRandomRuleSets(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 11))
 	words := []string{"agent", "help", "order", "Stra\u00dfe", "strasse"}
 	payloads := []string{"A", "B", "C"}

@@ -10,6 +10,7 @@ import (
 
 // TestExampleBehaviour checks that the examples do what their comments say.
 func TestExampleBehaviour(t *testing.T) {
+	t.Parallel()
 	monday10 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // 11:00 in Paris
 	sunday := time.Date(2026, 1, 4, 21, 0, 0, 0, time.UTC)
 	seen := "mark-seen: sender_action action=mark_seen"

@@ -40,6 +40,7 @@ func handoverSummary(f *File) string {
 }
 
 func TestHandoverSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		src  string
@@ -71,6 +72,7 @@ func TestHandoverSettings(t *testing.T) {
 // message of a value just beyond a limit names the limit the value just
 // inside it respects, and the limits table of docs/format.md says the same.
 func TestDurationEdges(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		key, value, err string
 	}{
@@ -111,6 +113,7 @@ func TestDurationEdges(t *testing.T) {
 }
 
 func TestPagesAndDialects(t *testing.T) {
+	t.Parallel()
 	f, err := Parse("x.yaml", []byte(`version: 1
 pages:
   a: 1
@@ -138,6 +141,7 @@ rules: [{name: a, do: [echo: x]}]
 }
 
 func TestPageMatch(t *testing.T) {
+	t.Parallel()
 	f, err := Parse("x.yaml", []byte(`version: 1
 pages: {shop: 10, blog: 20, ig: 30}
 rules:
@@ -177,6 +181,7 @@ rules:
 }
 
 func TestReadsOwner(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		rule string
 		want bool
@@ -210,6 +215,7 @@ func TestReadsOwner(t *testing.T) {
 }
 
 func TestPausedRules(t *testing.T) {
+	t.Parallel()
 	f, err := Parse("x.yaml", []byte(`version: 1
 rules:
   - name: keyword

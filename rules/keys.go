@@ -66,6 +66,16 @@ var topKeys = []topKey{
 		decode: func(p *parser, n *yaml.Node, f *File) { f.Handover = p.handover(n) },
 	},
 	{
+		Name:   "profile",
+		Doc:    "The Page's Messenger profile: Get Started button, greeting, ice breakers, persistent menu and commands, applied with threadgate profile apply. One profile for every Page, or a mapping of page names (from pages) to profiles.",
+		Schema: profileSectionSchema,
+		decode: func(p *parser, n *yaml.Node, f *File) {
+			prof, errs := decodeProfileSection(n, f)
+			p.errs.Add(errs...)
+			f.Profile = prof
+		},
+	},
+	{
 		Name:   "tests",
 		Doc:    "Rule tests that must pass before this file is accepted (at start, at every reload and by threadgate check): each case gives an event and the rule or actions that must follow.",
 		Schema: func() map[string]any { return map[string]any{"type": "array", "minItems": 1, "items": caseSchema()} },

@@ -52,6 +52,7 @@ func largeFile(n int, broken bool) (string, []string) {
 // TestLargeFile compiles files big enough to be split across CPUs and
 // checks that rules keep their order and mistakes are all reported.
 func TestLargeFile(t *testing.T) {
+	t.Parallel()
 	const n = 1500
 	src, _ := largeFile(n, false)
 	f, err := Parse("large.yaml", []byte(src))
@@ -97,7 +98,9 @@ func TestLargeFile(t *testing.T) {
 // refused quickly with a positioned error, and that ReadFile does not read
 // a huge file whole.
 func TestFileLimits(t *testing.T) {
+	t.Parallel()
 	t.Run("too many rules", func(t *testing.T) {
+		t.Parallel()
 		var b strings.Builder
 		b.WriteString("version: 1\nrules:\n")
 		for i := 0; i <= MaxRules; i++ {
@@ -110,6 +113,7 @@ func TestFileLimits(t *testing.T) {
 		}
 	})
 	t.Run("too large", func(t *testing.T) {
+		t.Parallel()
 		data := []byte("version: 1\nrules:\n  - {name: a, do: [reply: hi]}\n# " + strings.Repeat("x", MaxFileBytes) + "\n")
 		_, err := Parse("big.yaml", data)
 		if err == nil || !strings.HasPrefix(err.Error(), "big.yaml:1:1: the file is over the limit of 8 MiB") {
@@ -117,6 +121,7 @@ func TestFileLimits(t *testing.T) {
 		}
 	})
 	t.Run("ReadFile stops past the limit", func(t *testing.T) {
+		t.Parallel()
 		path := t.TempDir() + "/huge.yaml"
 		if err := os.WriteFile(path, make([]byte, MaxFileBytes+4096), 0o644); err != nil {
 			t.Fatal(err)

@@ -40,7 +40,10 @@ func (w Warning) String() string {
 //   - a phrase or payload listed in two rules, or twice in one rule;
 //   - a one-letter contains phrase, which matches any message that has
 //     that letter as a word ("i", "a");
-//   - an entry of apps that nothing in the file uses.
+//   - an entry of apps that nothing in the file uses;
+//   - with a profile section: a profile postback no rule answers, a rule
+//     postback that neither the profile nor a button sends, a persistent
+//     menu without get_started, commands beside a menu (profile_lint.go).
 //
 // It reads the YAML that Parse decoded, so a file is parsed once. Rules
 // with a `when` are never taken to fire for sure: the expression may be
@@ -72,6 +75,7 @@ func Lint(f *File) []Warning {
 	l.duplicates()
 	l.oneLetter()
 	l.unusedApps(root, appsNode)
+	l.profile(root) // profile section: profile_lint.go (issue 14)
 	sort.SliceStable(l.out, func(i, j int) bool {
 		a, b := l.out[i], l.out[j]
 		if a.Line != b.Line {

@@ -10,8 +10,10 @@ import (
 // TestLint lints every file under testdata/lint and compares the warnings
 // with the file's .warnings golden file.
 func TestLint(t *testing.T) {
+	t.Parallel()
 	for _, path := range yamlFiles(t, "testdata/lint") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -33,6 +35,7 @@ func TestLint(t *testing.T) {
 // TestLintExamples records the warnings of the examples, so that a change
 // to them or to lint that adds one is seen.
 func TestLintExamples(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	for _, path := range yamlFiles(t, "../examples") {
 		data, err := os.ReadFile(path)
@@ -54,6 +57,7 @@ func TestLintExamples(t *testing.T) {
 // TestLintWithoutParse checks that a File that Parse did not return has
 // no warnings instead of a panic.
 func TestLintWithoutParse(t *testing.T) {
+	t.Parallel()
 	if w := Lint(&File{Path: "x.yaml"}); w != nil {
 		t.Fatalf("Lint of an empty File = %v, want none", w)
 	}

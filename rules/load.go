@@ -59,6 +59,9 @@ type File struct {
 	Handover engine.Handover
 	// Tests holds the cases of the `tests` key, in file order.
 	Tests []*ruletest.Case
+	// Profile is the file's `profile` section: the Page's Messenger profile
+	// (the zero value when the file has none).
+	Profile Profiles
 	// RuleCount is the number of rules in the file.
 	RuleCount int
 

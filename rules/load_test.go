@@ -59,8 +59,10 @@ func yamlFiles(t testing.TB, dir string) []string {
 // TestBadFiles loads every file under testdata/bad and compares all of its
 // messages with the file's .errors golden file.
 func TestBadFiles(t *testing.T) {
+	t.Parallel()
 	for _, path := range yamlFiles(t, "testdata/bad") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
 			f, err := Load(path)
 			if err == nil {
 				t.Fatalf("Load succeeded with %d rules, want errors", f.RuleCount)
@@ -110,8 +112,10 @@ func sortedByPosition(lines []string) bool {
 // TestGoodFiles loads every file under testdata/good and compares a summary
 // of the compiled rules with the file's .golden file.
 func TestGoodFiles(t *testing.T) {
+	t.Parallel()
 	for _, path := range yamlFiles(t, "testdata/good") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
 			f, err := Load(path)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
@@ -165,9 +169,11 @@ func summary(f *File) string {
 
 // TestExamples loads every file in examples/, so that the examples never rot.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	files := yamlFiles(t, "../examples")
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -184,6 +190,7 @@ func TestExamples(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load of a missing file: %v, want fs.ErrNotExist", err)
@@ -195,6 +202,7 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestParseFile(t *testing.T) {
+	t.Parallel()
 	src := []byte("version: 1\napps: {zendesk: \"200646160103180\"}\nvars: {brand: Acme, n: 3, on: true, ratio: 0.5}\nrules:\n  - name: echo\n    do: [echo: \"[bot] \"]\n")
 	f, err := Parse("inline.yaml", src)
 	if err != nil {
@@ -235,6 +243,7 @@ func TestParseFile(t *testing.T) {
 }
 
 func TestErrorsFormat(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("x.yaml", []byte("version: 2\nrules: []\nfoo: 1\n"))
 	var errs *Errors
 	if !errors.As(err, &errs) {
@@ -258,6 +267,7 @@ func TestErrorsFormat(t *testing.T) {
 // each is a property of the schema with its description, the required
 // ones are required, and an unknown key lists them in the table's order.
 func TestTopKeys(t *testing.T) {
+	t.Parallel()
 	src := `version: 1
 apps: {zendesk: 200646160103180}
 vars: {brand: Acme}
@@ -310,7 +320,7 @@ rules:
 
 	_, err = Parse("x.yaml", []byte("greeting: hi\n"))
 	want := "x.yaml:1:1: rules: missing, expected a list of rules, each with a name and do\n" +
-		"x.yaml:1:1: top level: unknown key \"greeting\", expected one of: version, apps, vars, pages, handover, tests, rules\n" +
+		"x.yaml:1:1: top level: unknown key \"greeting\", expected one of: version, apps, vars, pages, handover, profile, tests, rules\n" +
 		"x.yaml:1:1: version: missing, expected version: 1 at the top of the file"
 	if err == nil || err.Error() != want {
 		t.Errorf("err =\n%v\nwant\n%s", err, want)

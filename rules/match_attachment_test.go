@@ -8,6 +8,7 @@ import (
 )
 
 func TestAttachmentMatch(t *testing.T) {
+	t.Parallel()
 	att := func(types ...string) *engine.Event {
 		return &engine.Event{Kind: engine.KindMessage, Attachments: types}
 	}

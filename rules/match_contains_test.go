@@ -8,6 +8,7 @@ import (
 )
 
 func TestContainsMatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value string
 		ev    *engine.Event
@@ -41,6 +42,7 @@ func TestContainsMatch(t *testing.T) {
 }
 
 func TestContainsErrors(t *testing.T) {
+	t.Parallel()
 	got := compileMatchErrors(t, "contains", `["", "?"]`)
 	if len(got) != 2 || !strings.Contains(got[1], `"?" has no words`) {
 		t.Errorf("errors = %q", got)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPostbackMatch(t *testing.T) {
+	t.Parallel()
 	pb := func(p string) *engine.Event { return &engine.Event{Kind: engine.KindPostback, Payload: p} }
 	tests := []struct {
 		value string
@@ -38,6 +39,7 @@ func TestPostbackMatch(t *testing.T) {
 }
 
 func TestPostbackErrors(t *testing.T) {
+	t.Parallel()
 	for value, want := range map[string]string{
 		`""`:     `match.postback: the payload is empty`,
 		`12`:     `match.postback: expected a string or a list of strings, got a number`,

@@ -8,6 +8,7 @@ import (
 )
 
 func TestQuickReplyMatch(t *testing.T) {
+	t.Parallel()
 	qr := func(p string) *engine.Event {
 		return &engine.Event{Kind: engine.KindMessage, Text: "Yes please", QuickReply: p, HasQuickReply: true}
 	}

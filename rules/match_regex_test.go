@@ -9,6 +9,7 @@ import (
 )
 
 func TestRegexMatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value  string
 		ev     *engine.Event
@@ -40,6 +41,7 @@ func TestRegexMatch(t *testing.T) {
 }
 
 func TestRegexErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value string
 		want  string

@@ -9,6 +9,7 @@ import (
 )
 
 func TestTextMatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value string
 		ev    *engine.Event
@@ -44,6 +45,7 @@ func TestTextMatch(t *testing.T) {
 }
 
 func TestTextIndexed(t *testing.T) {
+	t.Parallel()
 	c := compileMatch(t, "text", `["  Chat with AGENT! ", talk to a human, chat with agent]`)
 	ic, ok := c.(engine.IndexedCondition)
 	if !ok {
@@ -63,6 +65,7 @@ func TestTextIndexed(t *testing.T) {
 }
 
 func TestTextErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value string
 		want  string

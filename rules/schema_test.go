@@ -10,6 +10,7 @@ import (
 // TestSchemaFile keeps rules/schema.json, which the examples point editors
 // at, equal to the schema built from the loader's tables.
 func TestSchemaFile(t *testing.T) {
+	t.Parallel()
 	b, err := SchemaJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -18,6 +19,7 @@ func TestSchemaFile(t *testing.T) {
 }
 
 func TestSchemaCoversTables(t *testing.T) {
+	t.Parallel()
 	var s struct {
 		Schema      string                     `json:"$schema"`
 		Properties  map[string]json.RawMessage `json:"properties"`

@@ -57,6 +57,7 @@ func yamlToJSON(t *testing.T, src []byte) any {
 // file against the schema: what the loader accepts, the editor must not
 // underline.
 func TestSchemaAcceptsValidFiles(t *testing.T) {
+	t.Parallel()
 	s := compiledSchema(t)
 	var files []string
 	for _, dir := range []string{"../examples", "testdata/good", "testdata/lint", "../cmd/threadgate/testdata"} {
@@ -90,6 +91,7 @@ func TestSchemaAcceptsValidFiles(t *testing.T) {
 // TestSchemaRejectsBadFiles checks that the schema underlines the mistakes
 // an editor can catch; each file is also refused by the loader.
 func TestSchemaRejectsBadFiles(t *testing.T) {
+	t.Parallel()
 	s := compiledSchema(t)
 	const rule = "  - name: a\n    do: [reply: hi]\n"
 	tests := []struct {

@@ -10,6 +10,7 @@ import (
 // TestSourcePositions maps a position inside a scalar's value to the file:
 // the value of key x is "abc XYZ..." and the position is that of X.
 func TestSourcePositions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		src       string
@@ -54,6 +55,7 @@ func TestSourcePositions(t *testing.T) {
 }
 
 func TestOffsetPos(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		s         string
 		off       int

@@ -3,6 +3,7 @@ package rules
 import "testing"
 
 func TestTestFilePath(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"rules.yaml":              "rules.test.yaml",
 		"/etc/threadgate/bot.yml": "/etc/threadgate/bot.test.yml",

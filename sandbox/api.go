@@ -3,11 +3,13 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/messenger"
 )
 
@@ -19,6 +21,7 @@ func (e *Emulator) mountAPI(r gin.IRouter) {
 	r.POST("/agents/:app/:action", e.apiAgent)
 	r.GET("/state", e.apiState)
 	r.GET("/conversations/:psid", e.apiConversation)
+	r.GET("/users/:psid", e.apiUser)
 	r.GET("/events", e.apiEvents)
 }
 
@@ -96,8 +99,8 @@ func (e *Emulator) apiUserMessage(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "text or quick_reply must be non-empty")
 		return
 	}
-	if utf8.RuneCountInString(in.Text) > 2000 || len(in.QuickReply) > 1000 {
-		apiError(c, http.StatusBadRequest, "text must be at most 2000 characters and quick_reply at most 1000")
+	if utf8.RuneCountInString(in.Text) > actions.MaxTextLen || utf8.RuneCountInString(in.QuickReply) > actions.MaxPayloadLen {
+		apiError(c, http.StatusBadRequest, fmt.Sprintf("text must be at most %d characters and quick_reply at most %d", actions.MaxTextLen, actions.MaxPayloadLen))
 		return
 	}
 	it, ch, err := e.userMessage(id, in.Text, in.QuickReply)
@@ -113,8 +116,8 @@ func (e *Emulator) apiUserPostback(c *gin.Context) {
 		Payload string `json:"payload"`
 		Title   string `json:"title"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Payload == "" || len(in.Payload) > 1000 || utf8.RuneCountInString(in.Title) > 20 {
-		apiError(c, http.StatusBadRequest, `the body must be {"payload": "PAYLOAD", "title": "title"}: a payload of 1 to 1000 characters, an optional title of up to 20`)
+	if err := c.ShouldBindJSON(&in); err != nil || in.Payload == "" || utf8.RuneCountInString(in.Payload) > actions.MaxPayloadLen || utf8.RuneCountInString(in.Title) > maxPostbackTitle {
+		apiError(c, http.StatusBadRequest, fmt.Sprintf(`the body must be {"payload": "PAYLOAD", "title": "title"}: a payload of 1 to %d characters, an optional title of up to %d`, actions.MaxPayloadLen, maxPostbackTitle))
 		return
 	}
 	it, ch, err := e.userPostback(id, in.Title, in.Payload)
@@ -187,8 +190,8 @@ func (e *Emulator) apiAgent(c *gin.Context) {
 // agentSend is an agent replying. The Page Inbox takes the thread first
 // when it does not own it, as it does when staff reply in Business Suite.
 func (e *Emulator) agentSend(a App, user, text string) (<-chan delivery, *graphError) {
-	if utf8.RuneCountInString(text) > 2000 {
-		return nil, errParam("Length of param message[text] must be less than or equal to 2000")
+	if utf8.RuneCountInString(text) > actions.MaxTextLen {
+		return nil, errParam(fmt.Sprintf("Length of param message[text] must be less than or equal to %d", actions.MaxTextLen))
 	}
 	var first <-chan delivery
 	if a.ID == PageInboxAppID {
@@ -292,4 +295,19 @@ func streamChanges(ctx context.Context, c *gin.Context, ch <-chan Change) {
 			c.Writer.Flush()
 		}
 	}
+}
+
+// maxPostbackTitle bounds a postback's title: a button's is at most 20
+// characters, a menu item's 30, an ice breaker's question longer.
+const maxPostbackTitle = 80
+
+// apiUser answers the user's name, as the emulated User Profile API gives
+// it, for the welcome screen of a user who has not written yet.
+func (e *Emulator) apiUser(c *gin.Context) {
+	id, ok := psid(c)
+	if !ok {
+		return
+	}
+	u := userProfileOf(id)
+	c.JSON(http.StatusOK, gin.H{"psid": id, "first_name": u.FirstName, "last_name": u.LastName})
 }

@@ -16,6 +16,7 @@ import (
 // examples/rules.yaml.
 
 func TestSeedEcho(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	if ch := h.say("2401", "hello"); ch != channelMessaging {
 		t.Fatalf("a new user's message went on %q, want messaging", ch)
@@ -54,6 +55,7 @@ func handOver(t *testing.T, h *harness, user string) {
 }
 
 func TestSeedHandover(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2402"
 	handOver(t, h, user)
@@ -89,6 +91,7 @@ func TestSeedHandover(t *testing.T) {
 }
 
 func TestSeedAgentDone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2403"
 	handOver(t, h, user)
@@ -180,6 +183,7 @@ rules:
 `
 
 func TestQuickRepliesAndButtons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{rules: []byte(choicesRules)})
 	const user = "2404"
 	h.say(user, "help")
@@ -240,6 +244,7 @@ func TestQuickRepliesAndButtons(t *testing.T) {
 }
 
 func TestAgentTakeRequestRelease(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{rules: []byte(choicesRules)})
 	const user = "2405"
 	h.say(user, "hi")
@@ -287,6 +292,7 @@ func TestAgentTakeRequestRelease(t *testing.T) {
 }
 
 func TestAgentErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2406"
 	h.say(user, "hello")
@@ -319,6 +325,7 @@ func TestAgentErrors(t *testing.T) {
 }
 
 func TestPageInboxTakesWhenReplying(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2407"
 	h.say(user, "hello")
@@ -334,6 +341,7 @@ func TestPageInboxTakesWhenReplying(t *testing.T) {
 }
 
 func TestConversationAndStateRoutes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2408"
 	h.say(user, "hello")

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/messenger"
 )
 
@@ -54,12 +57,20 @@ var (
 	errControlNotOwner = &graphError{http.StatusBadRequest, "(#100) The action is invalid since it's not the thread owner.", "OAuthException", 100, 2534037}
 	errNoUser          = &graphError{http.StatusBadRequest, "(#100) No matching user found", "OAuthException", 100, 2018001}
 	// errMetadataTooLong answers a handover call whose metadata is over
-	// maxMetadataLen.
-	errMetadataTooLong = errParam("param metadata must be at most 1000 characters long")
+	// the platform's limit (see checkMetadata).
+	errMetadataTooLong = errParam(fmt.Sprintf("param metadata must be at most %d characters long", actions.MaxMetadataLen))
 )
 
-// maxMetadataLen is the platform's limit on handover metadata.
-const maxMetadataLen = 1000
+// checkMetadata enforces the platform's limit on handover metadata, which
+// counts characters, not bytes: the limit `threadgate check` applies
+// (actions.MaxMetadataLen), so that metadata the check accepts is never
+// refused here.
+func checkMetadata(metadata string) *graphError {
+	if utf8.RuneCountInString(metadata) > actions.MaxMetadataLen {
+		return errMetadataTooLong
+	}
+	return nil
+}
 
 // errParam is a (#100) invalid parameter error.
 func errParam(msg string) *graphError {
@@ -267,6 +278,12 @@ func (e *Emulator) authorize(p params) *graphError {
 // /PAGE_ID/EDGE.
 func (e *Emulator) graphEdge(method, path string, p params) (any, *graphError) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 1 && parts[0] != "me" && parts[0] != e.opt.PageID {
+		return e.graphUserProfile(method, parts[0], p) // GET /<PSID>: profile.go
+	}
+	if len(parts) == 2 && parts[1] == "messenger_profile" && (parts[0] == "me" || parts[0] == e.opt.PageID) {
+		return e.graphMessengerProfile(method, p) // profile.go
+	}
 	if len(parts) != 2 || (parts[0] != "me" && parts[0] != e.opt.PageID) {
 		return nil, errUnknownPath(path)
 	}

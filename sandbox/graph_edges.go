@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/messenger"
 )
 
@@ -81,19 +83,22 @@ func (e *Emulator) graphSend(p params) (any, *graphError) {
 	return gin.H{"recipient_id": psid, "message_id": mid}, nil
 }
 
-// checkMessage enforces the Send API's limits on a message.
+// checkMessage enforces the Send API's limits on a message. They count
+// characters, not bytes, and are the limits `threadgate check` applies
+// (the actions package's), so that a message the check accepts is never
+// refused here.
 func checkMessage(m *messenger.Message) *graphError {
 	switch {
 	case m.Text == "" && m.Attachment == nil:
 		return errParam("param message must have text or attachment")
 	case m.Text != "" && m.Attachment != nil:
 		return errParam("param message must have text or attachment, not both")
-	case utf8.RuneCountInString(m.Text) > 2000:
-		return errParam("Length of param message[text] must be less than or equal to 2000")
-	case len(m.QuickReplies) > 13:
-		return errParam("param message[quick_replies] must have at most 13 elements")
-	case utf8.RuneCountInString(m.Metadata) >= 1000:
-		return errParam("Length of param message[metadata] must be less than 1000")
+	case utf8.RuneCountInString(m.Text) > actions.MaxTextLen:
+		return errParam(fmt.Sprintf("Length of param message[text] must be less than or equal to %d", actions.MaxTextLen))
+	case len(m.QuickReplies) > actions.MaxQuickReplies:
+		return errParam(fmt.Sprintf("param message[quick_replies] must have at most %d elements", actions.MaxQuickReplies))
+	case utf8.RuneCountInString(m.Metadata) > actions.MaxMetadataLen:
+		return errParam(fmt.Sprintf("Length of param message[metadata] must be less than or equal to %d", actions.MaxMetadataLen))
 	}
 	for _, q := range m.QuickReplies {
 		switch {
@@ -101,28 +106,31 @@ func checkMessage(m *messenger.Message) *graphError {
 			return errParam("param message[quick_replies][content_type] must be one of {text, user_phone_number, user_email}")
 		case q.ContentType == "text" && (q.Title == "" || q.Payload == ""):
 			return errParam("param message[quick_replies] of content_type text need a title and a payload")
-		case utf8.RuneCountInString(q.Title) > 20:
-			return errParam("param message[quick_replies][title] must be at most 20 characters")
-		case len(q.Payload) > 1000:
-			return errParam("param message[quick_replies][payload] must be at most 1000 characters")
+		case utf8.RuneCountInString(q.Title) > actions.MaxTitleLen:
+			return errParam(fmt.Sprintf("param message[quick_replies][title] must be at most %d characters", actions.MaxTitleLen))
+		case utf8.RuneCountInString(q.Payload) > actions.MaxPayloadLen:
+			return errParam(fmt.Sprintf("param message[quick_replies][payload] must be at most %d characters", actions.MaxPayloadLen))
 		}
+	}
+	if a := m.Attachment; a != nil && (a.Type != "template" || a.Payload.TemplateType == "generic") {
+		return checkRichAttachment(a) // rich.go
 	}
 	if a := m.Attachment; a != nil {
 		if a.Type != "template" || a.Payload.TemplateType != "button" {
-			return errParam("the sandbox supports only button template attachments")
+			return errParam("the sandbox supports button and generic templates and media attachments")
 		}
-		if a.Payload.Text == "" || utf8.RuneCountInString(a.Payload.Text) > 640 {
-			return errParam("param message[attachment][payload][text] must be 1 to 640 characters")
+		if a.Payload.Text == "" || utf8.RuneCountInString(a.Payload.Text) > actions.MaxButtonTextLen {
+			return errParam(fmt.Sprintf("param message[attachment][payload][text] must be 1 to %d characters", actions.MaxButtonTextLen))
 		}
-		if n := len(a.Payload.Buttons); n < 1 || n > 3 {
-			return errParam("param message[attachment][payload][buttons] must have 1 to 3 elements")
+		if n := len(a.Payload.Buttons); n < 1 || n > actions.MaxButtons {
+			return errParam(fmt.Sprintf("param message[attachment][payload][buttons] must have 1 to %d elements", actions.MaxButtons))
 		}
 		for _, b := range a.Payload.Buttons {
 			switch {
-			case b.Title == "" || utf8.RuneCountInString(b.Title) > 20:
-				return errParam("param message[attachment][payload][buttons][title] must be 1 to 20 characters")
-			case b.Type == "postback" && (b.Payload == "" || len(b.Payload) > 1000):
-				return errParam("param message[attachment][payload][buttons][payload] must be 1 to 1000 characters")
+			case b.Title == "" || utf8.RuneCountInString(b.Title) > actions.MaxTitleLen:
+				return errParam(fmt.Sprintf("param message[attachment][payload][buttons][title] must be 1 to %d characters", actions.MaxTitleLen))
+			case b.Type == "postback" && (b.Payload == "" || utf8.RuneCountInString(b.Payload) > actions.MaxPayloadLen):
+				return errParam(fmt.Sprintf("param message[attachment][payload][buttons][payload] must be 1 to %d characters", actions.MaxPayloadLen))
 			case b.Type == "web_url" && b.URL == "":
 				return errParam("param message[attachment][payload][buttons][url] must be non-empty")
 			case b.Type != "postback" && b.Type != "web_url":

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/messenger"
 )
 
@@ -78,6 +79,7 @@ func graphErr(out map[string]any) (code, subcode int, typ, msg string) {
 }
 
 func TestGraphAuth(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.say("2501", "hello")
 	h.waitFor("the echo", func(s State) bool { return said(s, "2501", "bot", "[bot] hello") })
@@ -127,6 +129,7 @@ func TestGraphAuth(t *testing.T) {
 }
 
 func TestGraphRequests(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.say("2502", "hello")
 	h.waitFor("the echo", func(s State) bool { return said(s, "2502", "bot", "[bot] hello") })
@@ -220,6 +223,7 @@ func TestGraphRequests(t *testing.T) {
 }
 
 func TestSendAPIThreadControl(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	const user = "2503"
 	h.say(user, "hello")
@@ -246,15 +250,12 @@ func TestSendAPIThreadControl(t *testing.T) {
 }
 
 func TestOwnershipExpires(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	h := newHarness(t, harnessOptions{now: clock})
+	t.Parallel()
+	clock := fakeclock.New(fakeclock.Start)
+	h := newHarness(t, harnessOptions{now: clock.Now})
 	const user = "2504"
 	handOver(t, h, user)
-	mu.Lock()
-	now = now.Add(24*time.Hour + time.Second)
-	mu.Unlock()
+	clock.Advance(24*time.Hour + time.Second)
 	owner, err := h.client.ThreadOwner(context.Background(), messenger.Recipient{PageID: h.emu.PageID(), UserID: user})
 	if err != nil || owner != "" {
 		t.Fatalf("thread_owner after 24 h = %q, %v; want idle", owner, err)
@@ -266,6 +267,7 @@ func TestOwnershipExpires(t *testing.T) {
 }
 
 func TestWebhooksSigned(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var bodies [][]byte
 	var sigs []string
@@ -309,6 +311,7 @@ func TestWebhooksSigned(t *testing.T) {
 }
 
 func TestGatewayRejectsWrongSignature(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{gatewaySecret: []byte("the gateway's own secret")})
 	status, out := h.do(http.MethodPost, "/sandbox/api/users/2506/messages", map[string]string{"text": "hello"})
 	wh, _ := out["webhook"].(map[string]any)
@@ -326,6 +329,7 @@ func TestGatewayRejectsWrongSignature(t *testing.T) {
 }
 
 func TestDeliveryFailureShown(t *testing.T) {
+	t.Parallel()
 	e := New(Options{Token: testToken, WebhookURL: "http://127.0.0.1:1/webhook"})
 	r := gin.New()
 	e.Mount(r)
@@ -344,6 +348,7 @@ func TestDeliveryFailureShown(t *testing.T) {
 }
 
 func TestEventStream(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -406,6 +411,7 @@ func TestEventStream(t *testing.T) {
 }
 
 func TestBoundedMemory(t *testing.T) {
+	t.Parallel()
 	e := New(Options{})
 	e.mu.Lock()
 	for i := range maxLogEntries + 50 {
@@ -432,6 +438,7 @@ func TestBoundedMemory(t *testing.T) {
 }
 
 func TestLocalURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ addr, want string }{
 		{":8080", "http://127.0.0.1:8080"},
 		{"0.0.0.0:9000", "http://127.0.0.1:9000"},

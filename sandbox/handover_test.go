@@ -3,32 +3,14 @@ package sandbox
 import (
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/fakeclock"
 )
 
 // The handover settings (handover:, pages:) played against the real
 // gateway and the emulator, with one clock for both.
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
 
 const sandboxHandoverRules = `version: 1
 apps:
@@ -68,6 +50,7 @@ func reportIs(user string, match func(*ReportLog) bool) func(State) bool {
 }
 
 func TestSandboxInboxReplyPausesTheBot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{rules: handoverRules("rules", "legacy")})
 	const user = "3001"
 	h.say(user, "hi")
@@ -92,7 +75,8 @@ func TestSandboxInboxReplyPausesTheBot(t *testing.T) {
 }
 
 func TestSandboxIdleThreadComesBack(t *testing.T) {
-	clock := newTestClock()
+	t.Parallel()
+	clock := fakeclock.New(fakeclock.Start)
 	h := newHarness(t, harnessOptions{rules: handoverRules("rules", "legacy"), now: clock.Now})
 	const user = "3002"
 	h.say(user, "chat with agent")
@@ -137,6 +121,7 @@ func TestSandboxIdleThreadComesBack(t *testing.T) {
 }
 
 func TestSandboxRequestPolicy(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		policy    string
 		wantOwner string
@@ -160,6 +145,7 @@ func TestSandboxRequestPolicy(t *testing.T) {
 }
 
 func TestSandboxRoutingDialect(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{rules: handoverRules("rules", "routing")})
 	const user = "3004"
 	h.say(user, "hello")

@@ -16,6 +16,7 @@ import (
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/examples"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules"
 )
@@ -23,7 +24,7 @@ import (
 const (
 	testToken  = "sandbox-test-token"
 	zendeskID  = "200646160103180"
-	waitLimit  = 15 * time.Second
+	waitLimit  = poll.Timeout // for the browser's waits
 	backPhrase = "You're back with the bot."
 )
 
@@ -110,6 +111,23 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return &harness{t: t, url: base, emu: emu, gw: gw, client: client, file: f}
 }
 
+// applyProfile sets the rules file's profile on the emulated Page with the
+// gateway's Graph client, as threadgate profile apply does.
+func (h *harness) applyProfile() {
+	h.t.Helper()
+	want, ok := h.file.Profiles().For("")
+	if !ok {
+		h.t.Fatal("the rules file has no profile")
+	}
+	live, err := h.client.GetProfile(context.Background(), h.emu.PageID(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.client.ApplyProfilePlan(context.Background(), h.emu.PageID(), messenger.PlanProfile(want, live, false)); err != nil {
+		h.t.Fatalf("applying the profile: %v", err)
+	}
+}
+
 // do sends a JSON request and decodes the JSON answer.
 func (h *harness) do(method, path string, body any) (int, map[string]any) {
 	h.t.Helper()
@@ -175,43 +193,25 @@ func (h *harness) state() State {
 	return h.emu.state(nil)
 }
 
-// waitFor waits until cond holds for the emulator's state, re-checking on
-// every change the emulator publishes; it fails the test after waitLimit.
+// waitFor waits until cond holds for the emulator's state and returns
+// that state; when it times out, the failure shows the state last seen.
 func (h *harness) waitFor(what string, cond func(State) bool) State {
 	h.t.Helper()
-	subscribe := func() chan Change {
-		ch := make(chan Change, 4096)
-		h.emu.mu.Lock()
-		h.emu.subs[ch] = struct{}{}
-		h.emu.mu.Unlock()
-		return ch
-	}
-	ch := subscribe()
-	defer func() {
-		h.emu.mu.Lock()
-		if _, ok := h.emu.subs[ch]; ok {
-			delete(h.emu.subs, ch)
-			close(ch)
+	var s State
+	poll.UntilNil(h.t, what, func() error {
+		if s = h.state(); cond(s) {
+			return nil
 		}
-		h.emu.mu.Unlock()
-	}()
-	deadline := time.NewTimer(waitLimit)
-	defer deadline.Stop()
-	for {
-		s := h.state()
-		if cond(s) {
-			return s
-		}
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				ch = subscribe()
-			}
-		case <-deadline.C:
-			h.t.Fatalf("timed out waiting for %s; state:\n%s", what, dumpState(s))
-		}
-	}
+		return stateDump(s)
+	})
+	return s
 }
+
+// stateDump is the error of a wait: the state it saw, formatted only when
+// the wait fails.
+type stateDump State
+
+func (d stateDump) Error() string { return "state:\n" + dumpState(State(d)) }
 
 func dumpState(s State) string {
 	var b strings.Builder

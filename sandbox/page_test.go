@@ -114,6 +114,11 @@ func hasReport(rules string) string {
 	return fmt.Sprintf(`!!document.querySelector('#inspector-log li[data-kind=report][data-rules=%s]')`, js(rules))
 }
 
+// hasRuleFired is true when a report lists the rule among those that fired.
+func hasRuleFired(rule string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#inspector-log li[data-kind=report]')].some(n => (n.dataset.rules || '').split(' ').includes(%s))`, js(rule))
+}
+
 func ownerIsShown(owner string) string {
 	return fmt.Sprintf(`document.querySelector('#user-owner .owner-name')?.textContent === %s`, js(owner))
 }
@@ -124,11 +129,13 @@ func (p *page) userSays(text string) {
 }
 
 func TestPlayground(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("testdata/playground.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, harnessOptions{rules: data})
+	h.applyProfile()
 	p := &page{t: t, ctx: browser(t)}
 	p.do("opening the page", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(h.url+"/"), chromedp.WaitVisible(chromedp.ID("user-input")))
 	p.wait("the live connection", `document.querySelector('#conn').classList.contains('live')`)
@@ -138,6 +145,11 @@ func TestPlayground(t *testing.T) {
 	if !p.eval(`[...document.querySelectorAll('input, select')].every(n => n.labels && n.labels.length > 0)`) {
 		t.Errorf("a form control has no label")
 	}
+
+	// The welcome screen of a new user: the greeting with the user's name,
+	// an ice breaker and the Get Started button.
+	p.wait("the welcome screen", `!!document.querySelector('#welcome #get-started') && !!document.querySelector('#welcome .ice button[data-postback=HOURS]')`)
+	p.wait("the greeting with the user's name", `/^Hi [^{ ]+! Ask me anything/.test(document.querySelector('#welcome .greeting')?.textContent || '')`)
 
 	// Case 1: the echo.
 	p.userSays("hello")
@@ -182,7 +194,10 @@ func TestPlayground(t *testing.T) {
 	p.wait("the agent's echo on standby", `[...document.querySelectorAll('#inspector-log li[data-kind=webhook]')].some(n => n.textContent.includes('echo on standby → 200'))`)
 	p.wait("the user's standby message for the agent", `!!document.querySelector('#agent-chat li.standby')`)
 	if *update || os.Getenv("THREADGATE_UPDATE_SCREENSHOT") == "1" {
+		p.do("opening the menu for the screenshot", chromedp.Click(chromedp.ID("menu-toggle")))
+		p.wait("the open menu", `!document.querySelector('#persistent-menu').hidden`)
 		p.screenshot()
+		p.do("closing the menu", chromedp.Click(chromedp.ID("menu-toggle")))
 	}
 	p.do("Done", chromedp.Click(chromedp.ID("agent-done")))
 	p.wait("the thread back with the bot", ownerIsShown("bot"))
@@ -196,6 +211,73 @@ func TestPlayground(t *testing.T) {
 	p.userSays("hi from user two")
 	p.wait("the second user's echo", hasBubble("user-chat", "bot", "[bot] hi from user two"))
 	p.wait("two conversations", `document.querySelectorAll('#user-tabs button').length === 2 && document.querySelectorAll('#owners tr').length === 2`)
+
+	// A third user starts from the welcome screen: Get Started, then
+	// "Talk to a person" in the persistent menu hands the thread over.
+	p.do("a third user", chromedp.Click(chromedp.ID("new-user")))
+	p.wait("the welcome screen again", `!!document.querySelector('#welcome #get-started')`)
+	p.do("tapping Get Started", chromedp.Click(chromedp.ID("get-started")))
+	p.wait("the Get Started answer", hasBubble("user-chat", "bot", "Hi there, how can I help?"))
+	p.wait("the get-started rule", hasReport("get-started"))
+	p.do("opening the menu", chromedp.Click(chromedp.ID("menu-toggle")))
+	p.wait("the menu's items", `!!document.querySelector('#persistent-menu button[data-postback=TALK_TO_AGENT]') && !!document.querySelector('#persistent-menu a[href="https://help.example.com"]')`)
+	p.do("tapping Talk to a person", chromedp.Click(chromedp.CSS(`#persistent-menu button[data-postback=TALK_TO_AGENT]`)))
+	p.wait("the menu's handover", ownerIsShown("zendesk"))
+	p.wait("the agent-button rule", hasReport("agent-button"))
+	p.wait("the action described in words", `[...document.querySelectorAll('#inspector-log li[data-rules=agent-button] [data-action=pass_thread_control]')].some(n => n.textContent.startsWith('pass the thread to zendesk'))`)
+
+	// The agent releases the thread: it goes idle.
+	p.wait("the Release button", `!document.querySelector('#agent-release').disabled`)
+	p.do("Release", chromedp.Click(chromedp.ID("agent-release")))
+	p.wait("the idle thread", ownerIsShown("idle (the bot answers next)"))
+
+	// Rich replies: an image and a carousel of cards.
+	p.userSays("products")
+	p.wait("the image", `!!document.querySelector('#user-chat .media[data-media=image] img')`)
+	p.wait("the cards", `document.querySelectorAll('#user-chat .cards .card').length === 3`)
+
+	// Platform echoes are named, not confused with the echo rule.
+	if p.eval(`[...document.querySelectorAll('#inspector-log li')].some(n => n.textContent.includes('echo: this kind of event'))`) {
+		t.Errorf("the inspector still shows echoes as \"echo: this kind of event …\"")
+	}
+	if !p.eval(`!!document.querySelector('#inspector-log li.echo')`) {
+		t.Errorf("no platform echo is marked in the inspector")
+	}
+}
+
+// TestPlaygroundPhone opens the playground at a phone's size: the page
+// fits its width (no sideways scroll), also with a carousel of cards, and
+// the composer's Send button and the menu are on screen.
+func TestPlaygroundPhone(t *testing.T) {
+	data, err := os.ReadFile("../examples/support-desk.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{rules: data})
+	h.applyProfile()
+	p := &page{t: t, ctx: browser(t)}
+	p.do("opening the page on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Navigate(h.url+"/"), chromedp.WaitVisible(chromedp.ID("user-input")))
+	p.wait("the live connection", `document.querySelector('#conn').classList.contains('live')`)
+	p.wait("the welcome screen", `!!document.querySelector('#welcome #get-started')`)
+	p.do("tapping Get Started", chromedp.Click(chromedp.ID("get-started")))
+	p.wait("the greeting", hasRuleFired("menu"))
+	p.userSays("Where is order #12345? It has been two weeks")
+	p.wait("the order rule", hasRuleFired("order-number"))
+	p.userSays("hello")
+	p.wait("the echo rule", hasRuleFired("echo"))
+	// On a phone the layout viewport grows to the content, so the width is
+	// compared with the device's 390 px, not with innerWidth.
+	const fits = `document.documentElement.scrollWidth <= 390 && document.body.scrollWidth <= 390 && window.innerWidth <= 390`
+	if !p.eval(fits) {
+		widths, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`'page ' + document.documentElement.scrollWidth + ' px, viewport ' + window.innerWidth + ' px'`))
+		t.Errorf("the page does not fit a 390 px phone: %s", widths)
+	}
+	for _, id := range []string{"user-send", "menu-toggle", "agent-release"} {
+		if !p.eval(fmt.Sprintf(`(r => r.left >= 0 && r.right <= 390)(document.getElementById(%s).getBoundingClientRect())`, js(id))) {
+			t.Errorf("#%s is cut off at the phone's width", id)
+		}
+	}
 }
 
 // screenshot writes docs/playground.png.

@@ -48,7 +48,7 @@ func (e *Emulator) userMessage(psid, text, quickReply string) (Item, <-chan deli
 	if quickReply != "" {
 		msg.QuickReply = &messenger.InboundQuickReply{Payload: quickReply}
 	}
-	e.addItem(t, it)
+	it = e.addItem(t, it)
 	return it, e.queueWebhook(psid, it.Channel, messenger.Event{Sender: party(psid), Recipient: e.page(), Message: msg}), nil
 }
 
@@ -70,7 +70,7 @@ func (e *Emulator) userPostback(psid, title, payload string) (Item, <-chan deliv
 	if it.Channel == channelMessaging {
 		pb.Payload = payload
 	}
-	e.addItem(t, it)
+	it = e.addItem(t, it)
 	return it, e.queueWebhook(psid, it.Channel, messenger.Event{Sender: party(psid), Recipient: e.page(), Postback: pb}), nil
 }
 
@@ -117,10 +117,9 @@ func (e *Emulator) send(appID, psid string, msg *messenger.Message) (string, <-c
 	}
 	if a := msg.Attachment; a != nil {
 		it.Text = a.Payload.Text
-		for _, b := range a.Payload.Buttons {
-			it.Buttons = append(it.Buttons, Choice{Type: b.Type, Title: b.Title, Payload: b.Payload, URL: b.URL})
-		}
-		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type}}
+		it.Buttons = choices(a.Payload.Buttons)
+		richItem(&it, a) // rich.go
+		echo.Attachments = []messenger.InboundAttachment{{Type: a.Type, Payload: messenger.AttachmentPayload{URL: a.Payload.URL}}}
 	}
 	if t.typing == appID {
 		t.typing = ""
@@ -198,8 +197,8 @@ func (e *Emulator) pass(appID, psid, target, metadata string) (<-chan delivery, 
 		return nil, errParam("param target_app_id must be the ID of an app connected to the Page")
 	case target == appID:
 		return nil, errParam("param target_app_id must be another app than the one making the call")
-	case len(metadata) > maxMetadataLen:
-		return nil, errMetadataTooLong
+	case checkMetadata(metadata) != nil:
+		return nil, checkMetadata(metadata)
 	}
 	owner := e.ownerOf(t)
 	if owner != appID && owner != "" {
@@ -225,8 +224,8 @@ func (e *Emulator) take(appID, psid, metadata string) (<-chan delivery, *graphEr
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > maxMetadataLen {
-		return nil, errMetadataTooLong
+	if gerr := checkMetadata(metadata); gerr != nil {
+		return nil, gerr
 	}
 	prev := e.ownerOf(t)
 	if prev == appID {
@@ -253,8 +252,8 @@ func (e *Emulator) request(appID, psid, metadata string) (<-chan delivery, *grap
 	if t == nil {
 		return nil, errNoUser
 	}
-	if len(metadata) > maxMetadataLen {
-		return nil, errMetadataTooLong
+	if gerr := checkMetadata(metadata); gerr != nil {
+		return nil, gerr
 	}
 	owner := e.ownerOf(t)
 	if owner == appID {

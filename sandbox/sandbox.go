@@ -18,10 +18,12 @@
 // # Graph API
 //
 // Mounted under /sandbox/graph/v26.0 (see GraphURL): POST /me/messages
-// (text, quick replies, a button template, a sender_action alone, the Send
-// API's thread_control), POST /me/pass_thread_control,
+// (text, quick replies, a button template, a generic template, an image,
+// video, audio or file by URL, a sender_action alone, the Send API's
+// thread_control), POST /me/pass_thread_control,
 // /me/take_thread_control, /me/request_thread_control,
-// /me/release_thread_control and GET /me/thread_owner?recipient=PSID,
+// /me/release_thread_control, GET /me/thread_owner?recipient=PSID, GET,
+// POST and DELETE /me/messenger_profile and GET /PSID (the user's profile),
 // answered as Facebook answers them, errors included. Every call needs the
 // access token of Options.Token and, with an app secret, a valid
 // appsecret_proof.
@@ -39,9 +41,11 @@
 //	POST /sandbox/api/users/{psid}/messages   {"text": "hello"}
 //	                                          {"quick_reply": "PAYLOAD", "text": "Title"}  (text optional)
 //	    The user writes, or taps a quick reply. A new PSID starts a thread
-//	    owned by the bot. → {"item": {…}, "channel": "messaging"|"standby", "webhook": {…}}
+//	    owned by the bot. → {"item": {…}, "channel": "messaging"|"standby", "webhook": {…}};
+//	    the item carries its seq and time.
 //	POST /sandbox/api/users/{psid}/postbacks  {"payload": "PAYLOAD", "title": "Title"}  (title optional)
-//	    The user taps a postback button; the copy on standby has no payload.
+//	    The user taps a postback button, Get Started, an ice breaker or a
+//	    persistent menu item; the copy on standby has no payload.
 //	POST /sandbox/api/agents/{app}/messages   {"user": "PSID", "text": "Hi, Anna here"}
 //	    The agent app replies; it must own the thread, except the Page
 //	    Inbox, which takes the thread first as on Facebook.
@@ -55,6 +59,7 @@
 //	GET  /sandbox/api/state                   every thread, the apps, the rules
 //	                                          information and the inspector log
 //	GET  /sandbox/api/conversations/{psid}    one thread: owner, typing, items
+//	GET  /sandbox/api/users/{psid}            the user's name, as the User Profile API gives it
 //	GET  /sandbox/api/events                  Server-Sent Events: "hello", then a
 //	                                          "change" event (a Change) per update
 package sandbox
@@ -141,6 +146,7 @@ type Emulator struct {
 	order   []string // PSIDs in creation order
 	logs    []LogEntry
 	subs    map[chan Change]struct{}
+	profile messenger.Profile // the Page's Messenger profile (profile.go)
 	closed  bool
 	tail    chan struct{} // closed when the last queued webhook is delivered
 }
@@ -225,9 +231,15 @@ func (e *Emulator) Record(r gateway.Report) {
 	case len(r.Rules) > 0:
 		summary = "rule " + strings.Join(r.Rules, ", ") + " fired"
 	}
+	entry := LogEntry{Kind: LogReport, User: r.UserID, Summary: r.Kind + ": " + summary, Report: rep, Error: rep.firstError()}
+	if r.Kind == "echo" && len(r.Rules) == 0 {
+		// The platform's copy of a message the Page sent: named so that it
+		// does not read like the echo rule, and grouped by the page.
+		entry.Summary, entry.Echo = "platform echo of a sent message: no rule runs on echoes", true
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.addLog(LogEntry{Kind: LogReport, User: r.UserID, Summary: r.Kind + ": " + summary, Report: rep, Error: rep.firstError()})
+	e.addLog(entry)
 }
 
 // RulesChanged tells open pages to show Options.RulesInfo's new value;

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/messenger"
 )
 
 // thread is one user's conversation with the Page. It is guarded by
@@ -44,6 +45,27 @@ type Item struct {
 	// Channel says how the bot received a user message: "messaging" or
 	// "standby".
 	Channel string `json:"channel,omitempty"`
+	// Media is an image, video, audio or file sent by URL.
+	Media *Media `json:"media,omitempty"`
+	// Cards are the cards of a generic template, in carousel order.
+	Cards []Card `json:"cards,omitempty"`
+}
+
+// Media is a file a message carries, by URL.
+type Media struct {
+	// Type is image, video, audio or file.
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// Card is one card of a generic template.
+type Card struct {
+	Title    string `json:"title"`
+	Subtitle string `json:"subtitle,omitempty"`
+	ImageURL string `json:"image_url,omitempty"`
+	// URL is what tapping the card opens (its default_action).
+	URL     string   `json:"url,omitempty"`
+	Buttons []Choice `json:"buttons,omitempty"`
 }
 
 // Choice is a quick reply or a button offered to the user.
@@ -57,6 +79,8 @@ type Choice struct {
 // Thread is a conversation as the JSON API shows it.
 type Thread struct {
 	User string `json:"user"`
+	// Name is the user's name, as the User Profile API gives it.
+	Name string `json:"name"`
 	// Owner is "bot", an agent app's name, or "idle".
 	Owner      string    `json:"owner"`
 	OwnerAppID string    `json:"owner_app_id,omitempty"`
@@ -83,7 +107,10 @@ type LogEntry struct {
 	User    string    `json:"user,omitempty"`
 	Summary string    `json:"summary"`
 	// Error is set when the webhook, call or action failed.
-	Error   string      `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Echo marks what concerns a platform echo (the copy of a message the
+	// Page sent): its webhook and the gateway's report of it.
+	Echo    bool        `json:"echo,omitempty"`
 	Webhook *WebhookLog `json:"webhook,omitempty"`
 	Graph   *GraphLog   `json:"graph,omitempty"`
 	Report  *ReportLog  `json:"report,omitempty"`
@@ -172,6 +199,8 @@ type Change struct {
 	Log    *LogEntry `json:"log,omitempty"`
 	// Rules is Options.RulesInfo's new value, after RulesChanged.
 	Rules any `json:"rules,omitempty"`
+	// Profile is the Page's Messenger profile after the bot changed it.
+	Profile *messenger.Profile `json:"profile,omitempty"`
 }
 
 // State is everything the page shows.
@@ -183,6 +212,9 @@ type State struct {
 	Rules    any        `json:"rules,omitempty"`
 	Threads  []Thread   `json:"threads"`
 	Log      []LogEntry `json:"log"`
+	// Profile is the Page's Messenger profile: Get Started, greeting, ice
+	// breakers, persistent menu, as the bot set it.
+	Profile messenger.Profile `json:"profile"`
 }
 
 // The methods below must be called with e.mu held.
@@ -234,7 +266,7 @@ func (e *Emulator) setOwner(t *thread, owner string) {
 }
 
 // addItem appends a line to a thread and publishes the thread.
-func (e *Emulator) addItem(t *thread, it Item) {
+func (e *Emulator) addItem(t *thread, it Item) Item {
 	it.Seq = e.nextSeq()
 	it.Time = e.now()
 	t.items = append(t.items, it)
@@ -242,6 +274,7 @@ func (e *Emulator) addItem(t *thread, it Item) {
 		t.items = append([]Item(nil), t.items[len(t.items)-maxThreadItems:]...)
 	}
 	e.publishThread(t)
+	return it
 }
 
 // publishThread tells the pages that a thread changed.
@@ -278,7 +311,9 @@ func (e *Emulator) publish(c Change) {
 
 func (e *Emulator) snapshot(t *thread) Thread {
 	owner := e.ownerOf(t)
-	th := Thread{User: t.user, Owner: e.appName(owner), OwnerAppID: owner, OwnerSince: t.ownerSince,
+	u := userProfileOf(t.user)
+	th := Thread{User: t.user, Name: u.FirstName + " " + u.LastName,
+		Owner: e.appName(owner), OwnerAppID: owner, OwnerSince: t.ownerSince,
 		Seen: t.seen, Items: append([]Item{}, t.items...)}
 	if t.typing != "" && e.now().Sub(t.typingSince) < typingTimeout {
 		th.Typing = e.appName(t.typing)
@@ -288,7 +323,7 @@ func (e *Emulator) snapshot(t *thread) Thread {
 
 func (e *Emulator) state(rules any) State {
 	s := State{Seq: e.seq, PageID: e.opt.PageID, BotAppID: e.opt.BotAppID, Apps: e.agentApps(),
-		Rules: rules, Threads: []Thread{}, Log: append([]LogEntry{}, e.logs...)}
+		Rules: rules, Threads: []Thread{}, Log: append([]LogEntry{}, e.logs...), Profile: e.profile}
 	for _, u := range e.order {
 		s.Threads = append(s.Threads, e.snapshot(e.threads[u]))
 	}

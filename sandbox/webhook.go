@@ -51,9 +51,13 @@ func (e *Emulator) queueWebhook(user, channel string, ev messenger.Event) <-chan
 		return res
 	}
 	kind := string(ev.Kind())
+	echo := ev.Message != nil && ev.Message.IsEcho
+	if echo {
+		kind = "platform echo"
+	}
 	id := e.nextSeq()
-	e.addLog(LogEntry{Seq: id, Kind: LogWebhook, User: user, Summary: kind + " on " + channel + " → pending",
-		Webhook: &WebhookLog{Channel: channel, Event: kind, Body: body}})
+	e.addLog(LogEntry{Seq: id, Kind: LogWebhook, User: user, Summary: kind + " on " + channel + " → pending", Echo: echo,
+		Webhook: &WebhookLog{Channel: channel, Event: string(ev.Kind()), Body: body}})
 	prev, done := e.tail, make(chan struct{})
 	e.tail = done
 	go func() {

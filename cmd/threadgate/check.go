@@ -15,7 +15,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	strict := fs.Bool("strict", false, "exit 1 when there are warnings, too")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: threadgate check [--strict] PATH...\n\nValidates rules files and prints every error as PATH:LINE:COL: message. Runs the rule tests\nof each file (its tests: key and NAME.test.yaml beside it), as serve does before it accepts\na file, and warns of likely mistakes (PATH:LINE:COL: warning: ...): rules that can never\nfire, phrases listed twice, one-letter contains phrases, apps no rule uses. A PATH named\nNAME.test.yaml stands for NAME.yaml, checked with it.")
+		fmt.Fprintln(stderr, "usage: threadgate check [--strict] PATH...\n\nValidates rules files and prints every error as PATH:LINE:COL: message. Runs the rule tests\nof each file (its tests: key and NAME.test.yaml beside it), as serve does before it accepts\na file, and warns of likely mistakes (PATH:LINE:COL: warning: ...): rules that can never\nfire, phrases listed twice, one-letter contains phrases, apps no rule uses, profile\npostbacks no rule answers, postbacks a rule waits for that nothing sends, a menu without\nget_started, commands beside a menu. A PATH named NAME.test.yaml stands for NAME.yaml,\nchecked with it.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@
 //	threadgate test   PATH...                              run rule test files
 //	threadgate explain [--rules PATH] [flags] [TEXT]       explain which rule fires
 //	threadgate schema                                      print the rules JSON Schema
+//	threadgate profile diff|apply [--rules PATH] [--prune] the Page's Messenger profile
 //	threadgate healthcheck [--addr HOST:PORT]              check the local /healthz
 //	threadgate deadletters list|replay|drop [ID...|--all]  the running gateway's dead letters
 //	threadgate version
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "schema":
 		return schema(args[1:], stdout, stderr)
+	case "profile": // profile.go (issue 14)
+		return profileCmd(args[1:], os.Getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args[1:], os.Getenv, stderr)
 	case "deadletters":
@@ -66,6 +69,7 @@ func usage(w io.Writer) {
   threadgate test   PATH...                              run rule test files; exit 0 when all pass, 1 when not
   threadgate explain [--rules PATH] [flags] [TEXT]       show which rule fires for an event, and why the others do not
   threadgate schema                                      print the JSON Schema of the rules file
+  threadgate profile diff|apply [--rules PATH] [--prune] compare or apply the rules file's Messenger profile (menu, greeting, ...)
   threadgate version                                     print the version
   threadgate healthcheck [--addr HOST:PORT]              exit 0 when the local server's /healthz answers 200
   threadgate deadletters list|replay|drop [ID...|--all]  list, replay or drop the running gateway's dead letters

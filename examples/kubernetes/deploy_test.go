@@ -237,6 +237,7 @@ func threadgateContainer(t *testing.T, d *deployment) *container {
 }
 
 func TestDeploymentProbesAndPorts(t *testing.T) {
+	t.Parallel()
 	var d deployment
 	one(t, loadObjects(t), "Deployment", &d)
 	c := threadgateContainer(t, &d)
@@ -286,6 +287,7 @@ func TestDeploymentProbesAndPorts(t *testing.T) {
 }
 
 func TestDeploymentSecurityContext(t *testing.T) {
+	t.Parallel()
 	var d deployment
 	one(t, loadObjects(t), "Deployment", &d)
 	pod := d.Spec.Template.Spec.SecurityContext
@@ -310,6 +312,7 @@ func TestDeploymentSecurityContext(t *testing.T) {
 }
 
 func TestDeploymentRulesMount(t *testing.T) {
+	t.Parallel()
 	objs := loadObjects(t)
 	var d deployment
 	one(t, objs, "Deployment", &d)
@@ -370,6 +373,7 @@ func envValue(c *container, name string) string {
 }
 
 func TestDeploymentSecrets(t *testing.T) {
+	t.Parallel()
 	objs := loadObjects(t)
 	var d deployment
 	one(t, objs, "Deployment", &d)
@@ -413,6 +417,7 @@ func TestDeploymentSecrets(t *testing.T) {
 }
 
 func TestService(t *testing.T) {
+	t.Parallel()
 	objs := loadObjects(t)
 	var d deployment
 	one(t, objs, "Deployment", &d)
@@ -445,6 +450,7 @@ type image struct {
 }
 
 func TestKustomization(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("kustomization.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -546,6 +552,9 @@ data:
 }
 
 func TestConfigMapHoldsExampleRules(t *testing.T) {
+	if !*update {
+		t.Parallel() // with -update it writes configmap.yaml, which the others read
+	}
 	rules, err := os.ReadFile(exampleRules)
 	if err != nil {
 		t.Fatal(err)
@@ -605,6 +614,7 @@ func loadCompose(t *testing.T) compose {
 }
 
 func TestComposeSandbox(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	svc, ok := c.Services["threadgate"]
 	if !ok {
@@ -661,6 +671,7 @@ func TestComposeSandbox(t *testing.T) {
 // TestComposeMonitoring checks that the monitoring profile mounts existing
 // directories and that Prometheus loads the alerting rules it is given.
 func TestComposeMonitoring(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	for name, svc := range c.Services {
 		for _, v := range svc.Volumes {
@@ -758,6 +769,7 @@ func parseDockerfile(t *testing.T) []instruction {
 }
 
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	ins := parseDockerfile(t)
 	// The last stage is what runs.
 	last := 0
@@ -814,60 +826,5 @@ func TestDockerfile(t *testing.T) {
 	}
 	if ep := join(final, "ENTRYPOINT") + join(final, "CMD"); !strings.Contains(ep, "threadgate") || !strings.Contains(ep, "serve") {
 		t.Errorf("ENTRYPOINT/CMD %q do not run threadgate serve", ep)
-	}
-}
-
-// dockerignored reports whether .dockerignore keeps a path out of the build
-// context (the patterns this repository uses: plain paths, globs and **/).
-func dockerignored(patterns []string, p string) bool {
-	ignored := false
-	for _, pat := range patterns {
-		neg := strings.HasPrefix(pat, "!")
-		pat = strings.TrimPrefix(pat, "!")
-		if matchIgnore(pat, p) {
-			ignored = !neg
-		}
-	}
-	return ignored
-}
-
-func matchIgnore(pat, p string) bool {
-	parts := strings.Split(p, "/")
-	for i := range parts {
-		prefix := strings.Join(parts[:i+1], "/")
-		if ok, _ := path.Match(pat, prefix); ok {
-			return true
-		}
-		if rest, ok := strings.CutPrefix(pat, "**/"); ok {
-			for j := 0; j <= i; j++ {
-				if ok, _ := path.Match(rest, strings.Join(parts[j:i+1], "/")); ok {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func TestDockerignore(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pats []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			pats = append(pats, l)
-		}
-	}
-	for _, keep := range []string{"go.mod", "go.sum", "cmd/threadgate/main.go", "examples/rules.yaml", "examples/embed.go", "gateway/gateway.go"} {
-		if dockerignored(pats, keep) {
-			t.Errorf(".dockerignore excludes %s, which the build needs", keep)
-		}
-	}
-	for _, drop := range []string{".git/config", ".env", "metrics/e2e_test.go", "messenger/testdata/batch.json"} {
-		if !dockerignored(pats, drop) {
-			t.Errorf(".dockerignore lets %s into the build context", drop)
-		}
 	}
 }

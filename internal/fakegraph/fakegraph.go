@@ -29,7 +29,7 @@
 // An Answer can be an HTTP status with a raw body (or none), a Graph error
 // (GraphError: code, subcode, fbtrace_id, is_transient), a connection
 // reset, a hang until Release (or until the request's context ends), or a
-// delay before the usual answer. Faults are switched on and off while the
+// delay before the answer. Faults are switched on and off while the
 // server runs: a test can make the Graph API answer 500 for a while, reset
 // connections, throttle with code 613 or hang, then heal it.
 //

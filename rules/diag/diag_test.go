@@ -18,6 +18,7 @@ func node(t *testing.T, src string) *yaml.Node {
 }
 
 func TestAtAndOffset(t *testing.T) {
+	t.Parallel()
 	m := node(t, "a: plain text\nb: 'quoted'\n")
 	plain, quoted := m.Content[1], m.Content[3]
 	if e := At(plain, "x %d", 1); e.Error() != "1:4: x 1" {
@@ -38,6 +39,7 @@ func TestAtAndOffset(t *testing.T) {
 }
 
 func TestListSort(t *testing.T) {
+	t.Parallel()
 	l := List{{Line: 2, Column: 1, Msg: "b"}, {Line: 1, Column: 5, Msg: "a"}, {Line: 1, Column: 5, Msg: "0"}, {Line: 1, Column: 2, Msg: "z"}}
 	l.Add(nil, &Error{Line: 1, Column: 1, Msg: "first"})
 	l.Sort()
@@ -52,6 +54,7 @@ func TestListSort(t *testing.T) {
 }
 
 func TestKindName(t *testing.T) {
+	t.Parallel()
 	m := node(t, "{a: x, b: 1, c: 1.5, d: true, e: ~, f: [1], g: {h: 1}}")
 	want := []string{"a string", "a number", "a number", "a boolean", "nothing (null)", "a list", "a mapping"}
 	for i, w := range want {
@@ -65,6 +68,7 @@ func TestKindName(t *testing.T) {
 }
 
 func TestFields(t *testing.T) {
+	t.Parallel()
 	fields, errs := Fields(node(t, "a: 1\nb: 2\na: 3\nc: 4\n[x]: 5\n"), "where", []string{"a", "b"})
 	var keys []string
 	for _, f := range fields {
@@ -96,6 +100,7 @@ func TestFields(t *testing.T) {
 }
 
 func TestScalars(t *testing.T) {
+	t.Parallel()
 	m := node(t, "s: hi\nq: '12'\nn: 12\nb: true\nz: ~\nl: [a, 'b']\ne: []\nbad: [a, 1]\n")
 	v := func(i int) *yaml.Node { return m.Content[2*i+1] }
 	if s, err := String(v(0), "s"); s != "hi" || err != nil {

@@ -78,6 +78,7 @@ func cases(t *testing.T, src string) []*ruletest.Case {
 }
 
 func TestRunCase(t *testing.T) {
+	t.Parallel()
 	f, err := rules.Parse("rules.yaml", []byte(rulesFile))
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +171,7 @@ func TestRunCase(t *testing.T) {
 }
 
 func TestDecodeCasesErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		src  string
@@ -242,6 +244,7 @@ func TestDecodeCasesErrors(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	f, err := rules.Parse("rules.yaml", []byte(rulesFile))
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +271,7 @@ func TestExplain(t *testing.T) {
 }
 
 func TestInputValidateJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		body string
 		want string
@@ -297,6 +301,7 @@ func TestInputValidateJSON(t *testing.T) {
 // TestPageByName checks that a case's page may be a name of the file's
 // pages, standing for the page's ID.
 func TestPageByName(t *testing.T) {
+	t.Parallel()
 	f, err := rules.Parse("rules.yaml", []byte(`version: 1
 pages:
   shop: 111222333444555

@@ -12,6 +12,8 @@ let selected = null;     // PSID of the conversation on screen
 let pending = [];        // PSIDs opened with "New user" that have no message yet
 let agentChoice = null;  // the agent app chosen by hand, if any
 let renderQueued = false;
+let menuOpen = false;     // the persistent menu is open
+const names = new Map();  // PSID → the user's name, for the welcome screen
 const logNodes = new Map(); // log entry seq → {key, node}
 
 const $ = (id) => document.getElementById(id);
@@ -83,6 +85,7 @@ function apply(c) {
     if (state.log.length > 500) state.log.splice(0, state.log.length - 500);
   }
   if ('rules' in c) state.rules = c.rules;
+  if (c.profile) state.profile = c.profile;
   queueRender();
 }
 
@@ -180,6 +183,107 @@ function ownerText(owner) {
   return owner === 'idle' ? 'idle (the bot answers next)' : owner;
 }
 
+// localized picks the entry of a profile list for the sandbox user's
+// locale (en_US), else the default one.
+function localized(list) {
+  if (!list || !list.length) return null;
+  return list.find((x) => x.locale === 'en_US') || list.find((x) => x.locale === 'default') || list[0];
+}
+
+function profile() { return (state && state.profile) || {}; }
+
+// userName returns the user's name: the thread's, else fetched once.
+function userName(user) {
+  const t = threadOf(user);
+  if (t && t.name) return t.name;
+  if (!names.has(user)) {
+    names.set(user, '');
+    fetch(`${API}/users/${encodeURIComponent(user)}`).then((r) => r.json())
+      .then((u) => { names.set(user, `${u.first_name} ${u.last_name}`); queueRender(); })
+      .catch(() => {});
+  }
+  return names.get(user);
+}
+
+// personalize fills in the greeting's {{user_first_name}},
+// {{user_last_name}} and {{user_full_name}} as Messenger does.
+function personalize(text, full) {
+  const [first, ...rest] = (full || '').split(' ');
+  return text.replaceAll('{{user_first_name}}', first || '')
+    .replaceAll('{{user_last_name}}', rest.join(' '))
+    .replaceAll('{{user_full_name}}', full || '');
+}
+
+// welcome is the welcome screen of a user who has not written yet: the
+// greeting, the ice breakers and the Get Started button.
+function welcome() {
+  const p = profile();
+  const greeting = localized(p.greeting);
+  const ice = localized(p.ice_breakers);
+  if (!greeting && !p.get_started && !ice) return null;
+  return el('li', {class: 'welcome', id: 'welcome'},
+    el('div', {class: 'page-name'}, 'Your Page'),
+    greeting ? el('p', {class: 'greeting'}, personalize(greeting.text, userName(selected))) : null,
+    ice && ice.call_to_actions ? el('div', {class: 'ice', role: 'group', 'aria-label': 'Ice breakers'},
+      ice.call_to_actions.map((q) => el('button', {type: 'button', 'data-postback': q.payload,
+        onclick: () => tapButton({payload: q.payload, title: q.question})}, q.question))) : null,
+    p.get_started ? el('button', {type: 'button', id: 'get-started', 'data-postback': p.get_started.payload,
+      onclick: () => tapButton({payload: p.get_started.payload, title: 'Get Started'})}, 'Get Started') : null);
+}
+
+// renderMenu shows the ☰ button when the Page has a persistent menu (the
+// platform shows it only with a Get Started button), and the open menu.
+function renderMenu() {
+  const p = profile();
+  const menu = p.get_started ? localized(p.persistent_menu) : null;
+  const items = menu && menu.call_to_actions ? menu.call_to_actions : [];
+  const toggle = $('menu-toggle');
+  toggle.hidden = items.length === 0;
+  if (!items.length) menuOpen = false;
+  toggle.setAttribute('aria-expanded', menuOpen ? 'true' : 'false');
+  const box = $('persistent-menu');
+  box.hidden = !menuOpen;
+  box.replaceChildren(...items.map((it) => it.type === 'web_url'
+    ? el('a', {role: 'menuitem', href: it.url, target: '_blank', rel: 'noopener noreferrer'}, it.title + ' ↗')
+    : el('button', {type: 'button', role: 'menuitem', 'data-postback': it.payload,
+      onclick: () => { menuOpen = false; tapButton({payload: it.payload, title: it.title}); renderMenu(); }}, it.title)));
+  const disabled = !!(menu && menu.composer_input_disabled);
+  $('user-input').disabled = disabled;
+  $('user-send').disabled = disabled;
+  $('user-input').placeholder = disabled ? 'This Page only takes the menu' : 'Try: hello, or chat with agent';
+}
+
+// richContent renders a message's media or cards.
+function richContent(it) {
+  const out = [];
+  if (it.media) {
+    const m = it.media;
+    let node;
+    if (m.type === 'image') node = el('img', {src: m.url, alt: 'image from the bot', loading: 'lazy'});
+    else if (m.type === 'video') node = el('video', {src: m.url, controls: true, preload: 'none'});
+    else if (m.type === 'audio') node = el('audio', {src: m.url, controls: true, preload: 'none'});
+    else node = el('a', {class: 'file', href: m.url, target: '_blank', rel: 'noopener noreferrer'}, '📎 ' + (m.url.split('/').pop() || 'file'));
+    out.push(el('div', {class: 'media', 'data-media': m.type}, node));
+  }
+  if (it.cards) {
+    out.push(el('div', {class: 'cards', role: 'group', 'aria-label': `${it.cards.length} card(s)`}, it.cards.map((c) =>
+      el('div', {class: 'card'},
+        c.image_url ? el('img', {src: c.image_url, alt: '', loading: 'lazy'}) : null,
+        c.url ? el('a', {class: 'title', href: c.url, target: '_blank', rel: 'noopener noreferrer'}, c.title) : el('div', {class: 'title'}, c.title),
+        c.subtitle ? el('div', {class: 'subtitle'}, c.subtitle) : null,
+        c.buttons ? el('div', {class: 'buttons'}, c.buttons.map(buttonFor)) : null))));
+  }
+  return out;
+}
+
+// itemText is a one-line description of a message for the agent's view.
+function itemText(it) {
+  if (it.text) return it.text;
+  if (it.media) return `[${it.media.type}: ${it.media.url}]`;
+  if (it.cards) return `[${it.cards.length} card(s): ${it.cards.map((c) => c.title).join(', ')}]`;
+  return '[template]';
+}
+
 function renderUser() {
   const t = threadOf(selected);
   const items = t ? t.items : [];
@@ -189,6 +293,10 @@ function renderUser() {
   const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 30;
   const lastUser = [...items].reverse().find((it) => it.from === 'user');
   const rows = [];
+  if (!items.some((it) => it.from === 'user')) {
+    const w = welcome();
+    if (w) rows.push(w);
+  }
   for (const it of items) {
     if (it.from === 'system') { rows.push(el('li', {class: 'note'}, it.text)); continue; }
     if (it.from === 'user') {
@@ -197,13 +305,16 @@ function renderUser() {
       continue;
     }
     const who = it.from === 'bot' ? 'bot' : `${it.app} (agent)`;
-    rows.push(el('li', {class: 'msg theirs' + (it.from === 'agent' ? ' agent' : ''), 'data-from': it.from},
+    rows.push(el('li', {class: 'msg theirs' + (it.from === 'agent' ? ' agent' : '') + (it.cards ? ' has-cards' : ''), 'data-from': it.from},
       el('span', {class: 'who'}, who),
       it.text ? el('div', {class: 'bubble'}, it.text) : null,
+      richContent(it),
       it.buttons ? el('div', {class: 'buttons'}, it.buttons.map(buttonFor)) : null));
   }
   chat.replaceChildren(...rows);
   if (atBottom || rows.length < 3) chat.scrollTop = chat.scrollHeight;
+
+  renderMenu();
 
   const typing = t && t.typing;
   $('user-typing').hidden = !typing;
@@ -252,7 +363,7 @@ function renderAgent() {
     const who = it.from === 'user' ? 'user' + (it.channel === 'standby' ? '' : '') : it.from === 'bot' ? 'bot' : `${it.app} (agent)`;
     return el('li', {class: 'msg ' + (mine ? 'mine' : 'theirs') + (it.from === 'agent' && !mine ? ' agent' : '') +
       (it.from === 'user' && it.channel === 'standby' ? ' standby' : ''), 'data-from': it.from},
-    el('span', {class: 'who'}, who), el('div', {class: 'bubble'}, it.text || '[template]'));
+    el('span', {class: 'who'}, who), el('div', {class: 'bubble'}, itemText(it)));
   });
   const chat = $('agent-chat');
   chat.replaceChildren(...rows);
@@ -266,6 +377,7 @@ function renderAgent() {
   $('agent-done').disabled = !owns;
   $('agent-take').disabled = !t || owns;
   $('agent-request').disabled = !t || owns;
+  $('agent-release').disabled = !owns;
 }
 
 function renderOwners() {
@@ -330,7 +442,8 @@ function logEntry(l) {
       el('pre', {}, pretty(l.webhook.body)),
       l.webhook.response ? el('div', {}, 'gateway answered: ' + l.webhook.response) : null));
   }
-  return el('li', {'data-kind': l.kind, 'data-seq': l.seq, 'data-rules': l.report ? l.report.rules.join(' ') : null}, head, body);
+  return el('li', {'data-kind': l.kind, 'data-seq': l.seq, class: l.echo ? 'echo' : null, 'data-echo': l.echo ? 'true' : null,
+    'data-rules': l.report ? l.report.rules.join(' ') : null}, head, l.echo ? null : body);
 }
 
 function reportBody(r) {
@@ -342,8 +455,8 @@ function reportBody(r) {
     out.push(el('div', {}, `No rule fired on ${what}`));
   }
   if (r.actions && r.actions.length) {
-    out.push(el('ul', {class: 'trace'}, r.actions.map((a) => el('li', {class: a.error ? 'err' : ''},
-      a.kind, a.fields ? ' ' + JSON.stringify(a.fields) : '', a.error ? ' — failed: ' + a.error : ' ✓'))));
+    out.push(el('ul', {class: 'actions-list'}, r.actions.map((a) => el('li', {class: a.error ? 'err' : '', 'data-action': a.kind},
+      describeAction(a), a.error ? ' — failed: ' + a.error : ' ✓'))));
   }
   if (r.trace && r.trace.length) {
     const fired = r.trace.filter((t) => t.fired).length;
@@ -355,6 +468,45 @@ function reportBody(r) {
   if (r.owner) out.push(el('div', {class: 'who'}, 'thread owner after: ' + r.owner));
   if (r.paused) out.push(el('div', {class: 'who'}, 'the bot was paused for this user (a person wrote to them; handover.pause_on_human)'));
   return out;
+}
+
+// describeAction says what an action did in words: reply “Hi” with
+// buttons [Talk to a person], pass the thread to zendesk, …
+function describeAction(a) {
+  const f = a.fields || {};
+  const q = (s) => `“${s}”`;
+  const titles = (list) => list.map((x) => `[${x.title}]`).join(' ');
+  const parts = [];
+  switch (a.kind) {
+    case 'reply':
+    case 'echo':
+      parts.push(a.kind === 'echo' ? 'echo' : 'reply');
+      if (f.text) parts.push(q(f.text));
+      for (const m of ['image', 'video', 'audio', 'file']) if (f[m]) parts.push(`${m} ${f[m]}`);
+      if (f.cards) parts.push(`${f.cards.length} card(s): ${f.cards.map((c) => q(c.title)).join(', ')}`);
+      if (f.buttons) parts.push('with buttons ' + titles(f.buttons));
+      if (f.quick_replies) parts.push('with quick replies ' + titles(f.quick_replies));
+      break;
+    case 'pass_thread_control':
+      parts.push(`pass the thread to ${f.target || f.app_id || 'the default app'}`);
+      if (f.metadata) parts.push('— note ' + q(f.metadata));
+      break;
+    case 'take_thread_control':
+    case 'request_thread_control':
+      parts.push(a.kind === 'take_thread_control' ? 'take the thread' : 'ask for the thread');
+      if (f.metadata) parts.push('— note ' + q(f.metadata));
+      break;
+    case 'release_thread_control':
+      parts.push('release the thread');
+      break;
+    case 'sender_action':
+      parts.push(({typing_on: 'show typing', typing_off: 'stop typing', mark_seen: 'mark seen'})[f.action] || `sender action ${f.action || ''}`);
+      break;
+    default:
+      parts.push(a.kind);
+      for (const [k, v] of Object.entries(f)) parts.push(`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  }
+  return parts.join(' ');
 }
 
 // ---- actions ----
@@ -416,6 +568,8 @@ function init() {
   $('agent-done').addEventListener('click', () => agentDoes('done', {}, 'passed the thread back to the bot'));
   $('agent-take').addEventListener('click', () => agentDoes('take', {}, 'took the thread'));
   $('agent-request').addEventListener('click', () => agentDoes('request', {}, 'asked for the thread'));
+  $('agent-release').addEventListener('click', () => agentDoes('release', {}, 'released the thread (idle: the bot answers next)'));
+  $('menu-toggle').addEventListener('click', () => { menuOpen = !menuOpen; renderMenu(); });
   $('agent-app').addEventListener('change', (ev) => { agentChoice = ev.target.value; render(); });
   $('only-user').addEventListener('change', () => renderLog());
   $('new-user').addEventListener('click', () => {

@@ -2,9 +2,9 @@ package boltstore
 
 import (
 	"errors"
+	"github.com/threadgate/threadgate/internal/poll"
 	"path/filepath"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,9 +55,7 @@ func TestCommitterGroupsWaitingWrites(t *testing.T) {
 			})
 		}()
 	}
-	for len(c.reqs) < n {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, "the ten writes to queue behind the held one", func() bool { return len(c.reqs) >= n })
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatalf("first write: %v", err)
