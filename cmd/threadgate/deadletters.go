@@ -69,8 +69,7 @@ func deadLetters(args []string, getenv func(string) string, stdout, stderr io.Wr
 		if len(args) > 0 {
 			w = stdout
 		}
-		fmt.Fprint(w, deadLettersUsage)
-		newDeadLettersFlags(getenv, w)
+		newDeadLettersFlags(getenv).printUsage(w)
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -83,12 +82,9 @@ func deadLetters(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "threadgate deadletters: unknown command %q: want list, replay or drop\n", sub)
 		return exitUsage
 	}
-	f := newDeadLettersFlags(getenv, nil)
+	f := newDeadLettersFlags(getenv)
 	f.fs.SetOutput(stderr)
-	f.fs.Usage = func() {
-		fmt.Fprint(stderr, deadLettersUsage)
-		f.fs.PrintDefaults()
-	}
+	f.fs.Usage = func() { f.printUsage(stderr) }
 	positional, err := parseInterleaved(f.fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -138,9 +134,9 @@ type deadLettersFlags struct {
 	all     *bool
 }
 
-// newDeadLettersFlags defines the flags; with usage set, it prints their
-// defaults there.
-func newDeadLettersFlags(getenv func(string) string, usage io.Writer) deadLettersFlags {
+// newDeadLettersFlags defines the flags, with serve's address as --addr's
+// default.
+func newDeadLettersFlags(getenv func(string) string) deadLettersFlags {
 	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
 	f := deadLettersFlags{
 		fs:      fs,
@@ -149,11 +145,14 @@ func newDeadLettersFlags(getenv func(string) string, usage io.Writer) deadLetter
 		asJSON:  fs.Bool("json", false, "list: print the gateway's JSON answer as it is"),
 		all:     fs.Bool("all", false, "replay, drop: every dead letter"),
 	}
-	if usage != nil {
-		fs.SetOutput(usage)
-		fs.PrintDefaults()
-	}
 	return f
+}
+
+// printUsage writes the commands' usage and the flags' defaults to w.
+func (f deadLettersFlags) printUsage(w io.Writer) {
+	fmt.Fprint(w, deadLettersUsage)
+	f.fs.SetOutput(w)
+	f.fs.PrintDefaults()
 }
 
 // parseInterleaved parses flags that may come before, between or after the
