@@ -65,7 +65,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 32, "concurrent connections")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to send to each target")
 	flag.IntVar(&o.users, "users", 1000, "distinct senders the webhooks come from")
-	flag.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for the gateway's Graph calls after the load")
+	flag.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait, at most, for each target's Graph calls after the load (the wait ends as soon as they all arrived)")
 	flag.BoolVar(&o.dataDir, "data-dir", false, "run the gateway with --data-dir in a temporary directory (the durable store) instead of in memory")
 	flag.Parse()
 	if o.bin == "" || o.conns <= 0 || o.duration <= 0 || o.users <= 0 {
@@ -227,7 +227,7 @@ func run(o options, out io.Writer) error {
 		fmt.Fprintln(out, "gateway exit after SIGTERM: 0")
 	}
 	if gwCalls < accepted {
-		return fmt.Errorf("the gateway lost events: %d accepted, %d Graph calls received", accepted, gwCalls)
+		return fmt.Errorf("the gateway did not make the Graph call of every accepted webhook within -settle %s: %d accepted, %d Graph calls received", o.settle, accepted, gwCalls)
 	}
 	return nil
 }
