@@ -78,6 +78,9 @@ type pendingEvent struct {
 	// queued at start waits for the NotBefore a previous process
 	// recorded, once.
 	seen bool
+	// in is the event decoded, when this process stored it (nil: decode
+	// Body).
+	in *messenger.Incoming
 }
 
 // storedJob is the queue's job of a stored event.
@@ -104,7 +107,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 				return RetryAfter(wait) // a retry a previous process scheduled
 			}
 		}
-		return g.handleStored(ctx, &v.Event)
+		return g.handleStored(ctx, &v.Event, v.in)
 	}
 	return Done
 }
@@ -112,7 +115,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 // handleStored handles one stored event. A panic while it is handled is
 // recovered here: the event is dead-lettered, and the worker and every
 // other lane go on.
-func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict) {
+func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *messenger.Incoming) (v Verdict) {
 	// Store writes outlive the grace period: a step that succeeded and is
 	// not recorded would run again after the restart.
 	wctx := context.WithoutCancel(ctx)
@@ -122,9 +125,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 			v = g.recovered(wctx, ev, h, r)
 		}
 	}()
-	in, err := decodeIncoming(ev.Body)
-	if err != nil {
-		return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+	var in messenger.Incoming
+	var err error
+	if decoded != nil {
+		in = *decoded
+	} else {
+		if in, err = decodeIncoming(ev.Body); err != nil {
+			return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+		}
 	}
 	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(in.Event)}
 	dk := dedupKey(key.PageID, in.Event)
@@ -135,6 +143,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 		h.rep.Text = cev.Rules.Payload
 	}
 	resumed := len(ev.Progress.Plan) > 0
+	var decided *decodedPlan
 	if !resumed {
 		if ev.ReplayOf == 0 {
 			seen, err := g.store.Seen(wctx, dk)
@@ -162,8 +171,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 			return verdict
 		}
 		ev.Progress = store.Progress{Plan: p}
+		decided = &decodedPlan{plan: *h.rec, decisions: h.recFired}
 	}
-	dp, err := decodePlan(ev.Progress.Plan)
+	var dp *decodedPlan
+	if decided != nil {
+		dp = decided // the plan just made: the same as its encoding, decoded
+	} else {
+		dp, err = decodePlan(ev.Progress.Plan)
+	}
 	if err != nil {
 		return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
 	}
