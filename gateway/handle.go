@@ -138,11 +138,11 @@ type handling struct {
 	mode mode
 	// rec is the plan being recorded (modeDecide); plan the plan replayed
 	// (modeExec).
-	rec  *plan
+	rec *plan
 	// recFired holds, in modeDecide, each evaluation's firings as made,
 	// so that the run that follows needs no decoding of the plan.
 	recFired [][]firing
-	plan *decodedPlan
+	plan     *decodedPlan
 	// owners and decisions are the replay's cursors into the plan's
 	// answers; step is the index of the next step of the plan.
 	owners, decisions, step int
