@@ -69,6 +69,15 @@ func decodeIncoming(b []byte) (messenger.Incoming, error) {
 	return messenger.Incoming{Object: s.Object, PageID: s.PageID, Standby: s.Standby, Event: s.Event}, nil
 }
 
+// eventOf is a stored event as decoded: decoded when this process stored it
+// (its body is not kept twice), else its body decoded.
+func eventOf(ev *store.Event, decoded *messenger.Incoming) (messenger.Incoming, error) {
+	if decoded != nil {
+		return *decoded, nil
+	}
+	return decodeIncoming(ev.Body)
+}
+
 // pendingEvent is a stored event as the queue holds it. The job holds a
 // pointer: the handler keeps the event's progress up to date in it between
 // retries.
@@ -122,17 +131,12 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 	var h *handling
 	defer func() {
 		if r := recover(); r != nil {
-			v = g.recovered(wctx, ev, h, r)
+			v = g.recovered(wctx, ev, decoded, h, r)
 		}
 	}()
-	var in messenger.Incoming
-	var err error
-	if decoded != nil {
-		in = *decoded
-	} else {
-		if in, err = decodeIncoming(ev.Body); err != nil {
-			return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
-		}
+	in, err := eventOf(ev, decoded)
+	if err != nil {
+		return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
 	}
 	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(in.Event)}
 	dk := dedupKey(key.PageID, in.Event)
@@ -358,7 +362,7 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 // recovered dead-letters an event whose handling panicked. The panic's
 // value is not logged as it is (it could hold user text): its type, or a
 // runtime error's message, and where it happened.
-func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, r any) Verdict {
+func (g *Gateway) recovered(wctx context.Context, ev *store.Event, decoded *messenger.Incoming, h *handling, r any) Verdict {
 	what := "panic: " + panicText(r)
 	g.obs.Recovered()
 	f := store.Failure{Error: what}
@@ -376,7 +380,7 @@ func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, 
 		g.log.Error("event handling panicked", "seq", ev.Seq, "panic", what)
 	}
 	var c store.Completion
-	if in, err := decodeIncoming(ev.Body); err == nil {
+	if in, err := eventOf(ev, decoded); err == nil {
 		c = store.Completion{DedupKeys: []string{dedupKey(in.PageID.String(), in.Event)}, DedupTTL: DedupTTL}
 	}
 	return g.deadLetter(wctx, ev, h, f, c, ReasonPanic)
@@ -442,7 +446,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 			continue
 		}
 		n++
-		if in, err := decodeIncoming(ev.Body); err == nil {
+		if in, err := eventOf(&ev.Event, ev.in); err == nil {
 			mids = append(mids, dedupKey(in.PageID.String(), in.Event))
 		}
 	}

@@ -148,8 +148,10 @@ func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent, decoded []
 	g.storeUp()
 	jobs := make([]Job, len(stored))
 	for i, ev := range stored {
-		jobs[i] = storedJob(ev)
-		jobs[i].Value.(*pendingEvent).in = &decoded[i]
+		pe := &pendingEvent{Event: ev, in: &decoded[i]}
+		// The store keeps the body; the queue keeps the event decoded.
+		pe.Body = nil
+		jobs[i] = Job{Key: ev.Lane, Value: pe, Enqueued: ev.Accepted}
 	}
 	if err := g.queue.Push(jobs...); err != nil {
 		// Not reached: the queue closes only under the intake lock. The

@@ -36,19 +36,9 @@ const memoryCeiling = 128 << 20
 // A binary built with -race keeps shadow memory for every byte of the
 // heap (several times its size) and runs 5–20× slower; its VmHWM says
 // nothing about the production binary, and 200,000 events would take
-// minutes on the 2-core CI machine. Under -race these tests skip; the
-// README's test command runs them without it (go test ./tests/...).
-
-// overCeilingToday skips a memory test whose ceiling the gateway does not
-// keep yet, unless THREADGATE_MEMORY_STRICT=1 asks to run it anyway: why
-// says what it measured and what is missing. Remove the call once the
-// gateway keeps the ceiling.
-func overCeilingToday(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("THREADGATE_MEMORY_STRICT") != "1" {
-		t.Skip("over the ceiling today (THREADGATE_MEMORY_STRICT=1 runs it): " + why)
-	}
-}
+// minutes on the 2-core CI machine. Under -race these tests skip; .ci/run
+// and the README's second test command run them without it
+// (go test ./tests/...).
 
 // graphSink stands in for the Graph API when every call must succeed and
 // only their number matters: the fake of internal/fakegraph records every
@@ -184,8 +174,6 @@ rules:
 func TestMemoryWith200000Users(t *testing.T) {
 	needBinary(t)
 	skipUnderRace(t)
-	overCeilingToday(t, "207-226 MiB with the store's default bounds (100,000 states, 200,000 dedup keys; "+
-		"about 90 MB live after GC) and Go's default GC target; 112-117 MiB with a soft memory limit of 96-100 MiB (GOMEMLIMIT)")
 	const users, perWebhook = 200_000, 1000
 	_, graphURL := newGraphSink(t)
 	g := startReady(t, graphURL, writeRules(t, helpRules))
@@ -268,25 +256,17 @@ func TestMemoryWithFlood(t *testing.T) {
 		name string
 		// message is the JSON of the message carrying the filler.
 		message func(i int) string
-		// overToday, when set, says why the case is over the ceiling today.
-		overToday string
 	}{
 		{name: "attachment payloads", message: func(i int) string {
 			return fmt.Sprintf(`{"mid":"m_flood_%d","attachments":[{"type":"image","payload":{"url":"https://cdn.example.com/%d.jpg","filler":%s}}]}`, i, i, filler)
 		}},
-		// Facebook sends texts of at most 2,000 characters; a signed
-		// webhook may carry more, and rules read the text, so the bound
-		// in bytes is what keeps these.
+		// Messenger lets a person send at most 20,000 characters; a
+		// signed webhook may carry more: the decoder keeps 20,000.
 		{name: "long texts", message: func(i int) string {
 			return fmt.Sprintf(`{"mid":"m_flood_%d","text":%s}`, i, filler)
-		}, overToday: "339-394 MiB: in memory mode a queued event's body is held twice (the store's copy and the queue's), " +
-			"so --queue-bytes 64 MiB holds 128 MB, and each of the 64 workers decodes a 900 KB event at once; " +
-			"still 141 MiB with --queue-bytes 16 MiB, 219 MiB with GOMEMLIMIT=100MiB"},
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.overToday != "" {
-				overCeilingToday(t, tt.overToday)
-			}
 			sink, graphURL := newGraphSink(t)
 			sink.hang.Store(true)
 			g := startReady(t, graphURL, writeRules(t, gotItRules))
