@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/rules"
 )
 
@@ -73,7 +74,7 @@ rules:
 	h := newHarness(t, f.Set, nil)
 	const card = "4111 1111 1111 1111"
 	h.mustPost(envelope("messaging", textEvent("u1", card)))
-	waitFor(t, "the echo", func() bool { return len(h.graph.texts("u1")) == 1 })
+	poll.Until(t, "the echo", func() bool { return len(h.graph.Texts("u1")) == 1 })
 	logs := h.logs.String()
 	if !strings.Contains(logs, `rule \"big-number\": when: invalid operation at 1:1`) {
 		t.Errorf("the failing when is not logged with its rule and kind:\n%s", logs)
