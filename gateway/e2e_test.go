@@ -164,6 +164,7 @@ func passEvent(user, newOwner string, ts int) string {
 
 // The seed's three verification cases, end to end against a fake Graph API.
 func TestSeedCases(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 
 	// 1. A text is echoed "[bot] <text>".
@@ -204,6 +205,7 @@ func TestSeedCases(t *testing.T) {
 }
 
 func TestBatchOfEntriesAndEventsIsHandledWhole(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	body := fmt.Sprintf(`{"object":"page","entry":[
 		{"id":%q,"time":1,"messaging":[%s,%s]},
@@ -231,6 +233,7 @@ func TestBatchOfEntriesAndEventsIsHandledWhole(t *testing.T) {
 }
 
 func TestPerSenderOrderUnderParallelLoad(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Jitter: 2 * time.Millisecond})
 	const users, each = 12, 15
@@ -257,6 +260,7 @@ func TestPerSenderOrderUnderParallelLoad(t *testing.T) {
 }
 
 func TestRedeliveredMIDIsHandledOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	body := envelope("messaging", textEventMID("r1", "m_same", "once"))
 	h.mustPost(body)
@@ -272,6 +276,7 @@ func TestRedeliveredMIDIsHandledOnce(t *testing.T) {
 }
 
 func TestWebhookRejections(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	good := envelope("messaging", textEvent("s1", "hi"))
 	big := `{"object":"page","entry":[],"pad":"` + strings.Repeat("x", gateway.MaxBodyBytes) + `"}`
@@ -305,6 +310,7 @@ func TestWebhookRejections(t *testing.T) {
 }
 
 func TestSubscriptionHandshake(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	tests := []struct {
 		query    string
@@ -330,6 +336,7 @@ func TestSubscriptionHandshake(t *testing.T) {
 }
 
 func TestGraphFailures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	h.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages},
 		fakegraph.GraphError{Status: 500, Code: 2, Message: "oops", FBTraceID: "Tretry"}.Answer(),
@@ -354,6 +361,7 @@ func TestGraphFailures(t *testing.T) {
 }
 
 func TestShutdownDrainsQueuedEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Delay: 20 * time.Millisecond})
 	const n = 30
@@ -374,6 +382,7 @@ func TestShutdownDrainsQueuedEvents(t *testing.T) {
 }
 
 func TestQueueFullAnswers503AndLosesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), func(c *gateway.Config) { c.QueueSize = 2; c.Workers = 1 })
 	unblock := h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Hang: true})
 	t.Cleanup(unblock)

@@ -117,6 +117,7 @@ rules:
 `
 
 func TestHumanEchoPausesThatUserOnly(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 
 	// A person answers u1 from the Page Inbox: the bot is paused for u1.
@@ -152,6 +153,7 @@ func TestHumanEchoPausesThatUserOnly(t *testing.T) {
 }
 
 func TestWhichEchoesPause(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		appID  string // the gateway's APP_ID
@@ -168,6 +170,7 @@ func TestWhichEchoesPause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, pauseRules), func(c *gateway.Config) { c.AppID = tt.appID })
 			h.mustPost(envelope("messaging", echoEvent("e1", tt.echoBy, "some text")))
 			h.mustPost(envelope("messaging", textEvent("e1", "hello")))
@@ -182,6 +185,7 @@ func TestWhichEchoesPause(t *testing.T) {
 }
 
 func TestHandBackEndsThePause(t *testing.T) {
+	t.Parallel()
 	h, _, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 	h.mustPost(envelope("standby", echoEvent("u1", zendeskID, "Agent here")))
 	if owner := reps.handled(t, "u1", 1)[0].Owner; owner != "zendesk" {
@@ -213,6 +217,7 @@ rules:
 `
 
 func TestIdleThreadComesBackOnce(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, returnRules), nil)
 	h.mustPost(envelope("messaging", textEvent("u1", "agent")))
 	reps.handled(t, "u1", 1)
@@ -264,6 +269,7 @@ func TestIdleThreadComesBackOnce(t *testing.T) {
 }
 
 func TestReturnReadsTheRulesInForce(t *testing.T) {
+	t.Parallel()
 	var current atomic.Pointer[engine.Set]
 	current.Store(parseRules(t, returnRules))
 	h, clock, reps := handoverHarness(t, nil, func(c *gateway.Config) {
@@ -292,6 +298,7 @@ func TestReturnReadsTheRulesInForce(t *testing.T) {
 }
 
 func TestFailedReturnWaitsAgain(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, returnRules), nil)
 	h.graph.Script(fakegraph.Match{Path: fakegraph.PathTake},
 		fakegraph.GraphError{Status: 400, Code: 27, Message: "(#27) Take thread control is not supported", FBTraceID: "T27"}.Answer())
@@ -323,6 +330,7 @@ func TestFailedReturnWaitsAgain(t *testing.T) {
 }
 
 func TestRequestPolicy(t *testing.T) {
+	t.Parallel()
 	const base = `version: 1
 apps: {zendesk: 200646160103180, page_inbox: 263902037430900}
 %s
@@ -348,6 +356,7 @@ rules:
 	}
 	for _, tt := range tests {
 		t.Run("policy "+tt.policy, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(base, tt.policy)), nil)
 			h.mustPost(envelope("messaging", requestEvent("r1", pageInboxID)))
 			owner := reps.handled(t, "r1", 1)[0].Owner
@@ -395,6 +404,7 @@ rules:
 `
 
 func TestDialects(t *testing.T) {
+	t.Parallel()
 	type call struct {
 		path    string
 		text    string
@@ -444,6 +454,7 @@ func TestDialects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(dialectRules, tt.settings)), nil)
 			user := "d1"
 			n := 0
@@ -479,6 +490,7 @@ func TestDialects(t *testing.T) {
 }
 
 func TestRoutingPassWhenNotOwner(t *testing.T) {
+	t.Parallel()
 	h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(dialectRules, "handover: {dialect: routing}")), nil)
 	h.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages},
 		fakegraph.GraphError{Status: 400, Code: 10, Subcode: 2018300, Message: "(#10) another app is controlling this thread now.", FBTraceID: "Towner"}.Answer())
@@ -506,6 +518,7 @@ func pageText(page, user, text string) string {
 }
 
 func TestManyPagesNeverMixTokens(t *testing.T) {
+	t.Parallel()
 	const (
 		pageA, tokA  = "111111111111111", "token-of-page-a-0123456789"
 		pageB, tokB  = "222222222222222", "token-of-page-b-9876543210"
@@ -608,6 +621,7 @@ rules:
 }
 
 func TestInstagramWebhookIsAnswered(t *testing.T) {
+	t.Parallel()
 	const igAcct = "17841400000000001"
 	h, _, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 	h.mustPost(pageEnvelope("instagram", igAcct, "messaging", pageText(igAcct, "ig1", "hello from instagram")))
@@ -625,6 +639,7 @@ func TestInstagramWebhookIsAnswered(t *testing.T) {
 }
 
 func TestRotatedSecretIsAccepted(t *testing.T) {
+	t.Parallel()
 	const newSecret, oldSecret = "the-new-app-secret", "the-old-app-secret"
 	h, _, _ := handoverHarness(t, parseRules(t, pauseRules), func(c *gateway.Config) {
 		c.Secrets = [][]byte{[]byte(newSecret), []byte(oldSecret)}
@@ -657,6 +672,7 @@ func TestRotatedSecretIsAccepted(t *testing.T) {
 }
 
 func TestOwnerLookupIsCached(t *testing.T) {
+	t.Parallel()
 	const reading = `version: 1
 apps: {zendesk: 200646160103180, page_inbox: 263902037430900}
 rules:
@@ -692,6 +708,7 @@ rules:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, clock, reps := handoverHarness(t, parseRules(t, tt.rules), nil)
 			h.graph.Script(fakegraph.Match{Path: fakegraph.PathThreadOwner}, tt.answers...)
 			for i := range tt.wantTexts {
@@ -712,6 +729,7 @@ rules:
 }
 
 func TestOwnershipExpiresAfter24Hours(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, `version: 1
 apps: {zendesk: 200646160103180}
 rules:
