@@ -32,6 +32,9 @@ const (
 	zendeskID  = "200646160103180"
 )
 
+// harness is a gateway behind its router over HTTP, whose Graph API client
+// talks to a fakegraph server that accepts only testToken with its
+// appsecret_proof.
 type harness struct {
 	t     *testing.T
 	graph *fakegraph.Server
@@ -41,6 +44,8 @@ type harness struct {
 	stop  context.CancelFunc
 }
 
+// syncBuffer is a log sink that the gateway's goroutines write while the
+// test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -20,7 +20,8 @@ import (
 )
 
 // The handover features end to end: a real gateway, a real Graph API
-// client and the fake Graph API of e2e_test.go, with an injected clock.
+// client and the harness's fakegraph server, with a fakeclock the test
+// moves.
 
 const pageInboxID = "263902037430900"
 
