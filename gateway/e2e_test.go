@@ -373,7 +373,7 @@ func TestShutdownDrainsQueuedEvents(t *testing.T) {
 	for i := range n {
 		h.mustPost(envelope("messaging", textEvent("d1", fmt.Sprintf("m%d", i))))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), poll.Timeout)
 	defer cancel()
 	if err := h.gw.Drain(ctx); err != nil {
 		t.Fatalf("Drain: %v", err)
