@@ -37,8 +37,7 @@ const memoryCeiling = 128 << 20
 // heap (several times its size) and runs 5–20× slower; its VmHWM says
 // nothing about the production binary, and 200,000 events would take
 // minutes on the 2-core CI machine. Under -race these tests skip; .ci/run
-// runs them without it, as the README says
-// (go test ./tests/...).
+// runs them without it (go test ./tests/...), as the README says.
 
 // graphSink stands in for the Graph API when every call must succeed and
 // only their number matters: the fake of internal/fakegraph records every
