@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/threadgate/threadgate/gateway"
 	"io"
 	"net"
 	"net/http"
@@ -16,36 +17,11 @@ import (
 )
 
 // deadLetter is one entry of GET /-/deadletters, as the gateway writes it.
-type deadLetter struct {
-	ID       uint64 `json:"id"`
-	Seq      uint64 `json:"seq"`
-	PageID   string `json:"page_id"`
-	User     string `json:"user"`
-	Kind     string `json:"kind"`
-	MID      string `json:"mid"`
-	Accepted string `json:"accepted"`
-	FailedAt string `json:"failed_at"`
-	Rule     string `json:"rule"`
-	Step     int    `json:"step"`
-	StepKind string `json:"step_kind"`
-	Attempts int    `json:"attempts"`
-	Error    string `json:"error"`
-	Graph    *struct {
-		HTTPStatus int    `json:"http_status"`
-		Code       int    `json:"code"`
-		Subcode    int    `json:"subcode"`
-		Type       string `json:"type"`
-		FBTraceID  string `json:"fbtrace_id"`
-	} `json:"graph"`
-	ReplayOf uint64 `json:"replay_of"`
-}
+type deadLetter = gateway.DeadLetterJSON
 
 // replayed is one dead letter put back in the queue: its ID and the
 // sequence number of the new pending event.
-type replayed struct {
-	ID  uint64 `json:"id"`
-	Seq uint64 `json:"seq"`
-}
+type replayed = gateway.ReplayedJSON
 
 const deadLettersUsage = `usage:
   threadgate deadletters list   [--addr HOST:PORT] [--json]
