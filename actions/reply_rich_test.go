@@ -2,11 +2,12 @@ package actions
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/threadgate/threadgate/internal/golden"
 
 	"github.com/threadgate/threadgate/messenger"
 )
@@ -92,22 +93,7 @@ reply:
 
 func goldenFile(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./actions -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test ./actions -update and review):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, got, *update)
 }
 
 func TestRichReplyFields(t *testing.T) {

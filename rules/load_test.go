@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	goldenfile "github.com/threadgate/threadgate/internal/golden"
+
 	"github.com/threadgate/threadgate/engine"
 )
 
@@ -23,19 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // golden compares got with the file at path, or rewrites it with -update.
 func golden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./rules -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test ./rules -update and review the diff)\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	goldenfile.Check(t, path, got, *update)
 }
 
 func yamlFiles(t testing.TB, dir string) []string {
