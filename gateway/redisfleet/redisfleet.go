@@ -57,7 +57,12 @@ func New(s *redisstore.Store, c *redisstore.Consumer) *Source {
 func (src *Source) forward() {
 	defer close(src.out)
 	for d := range src.c.Deliveries() {
-		src.out <- gateway.Delivery{Event: d.Event, Context: src.holdingOf(d.Context()).ctx}
+		select {
+		case src.out <- gateway.Delivery{Event: d.Event, Context: src.holdingOf(d.Context()).ctx}:
+		case <-d.Context().Done():
+			// The partition was lost, or the consumer stops: the event
+			// stays pending for the next holder.
+		}
 	}
 }
 
