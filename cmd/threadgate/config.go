@@ -202,6 +202,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	default:
 		return nil, fmt.Errorf("THREADGATE_LOG_FORMAT must be json or text, got %q", c.LogFormat)
 	}
+	if c.RedisURL != "" && c.Sandbox() {
+		return nil, errors.New("--redis-url needs PAGE_ACCESS_TOKEN (or THREADGATE_PAGES_FILE): the sandbox's emulated Messenger lives inside one process, so replicas sharing Redis cannot share it")
+	}
 	if !c.Sandbox() && c.AppSecret == "" && !c.Insecure {
 		return nil, errRefuseUnsigned
 	}

@@ -20,6 +20,7 @@ import (
 
 func TestParseServeRedisURL(t *testing.T) {
 	t.Parallel()
+	live := map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "s"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -28,8 +29,9 @@ func TestParseServeRedisURL(t *testing.T) {
 		wantErr string
 	}{
 		{name: "none", want: ""},
-		{name: "flag", args: []string{"--redis-url", "redis://:pw@redis:6379/2"}, want: "redis://:pw@redis:6379/2"},
-		{name: "env", env: map[string]string{"THREADGATE_REDIS_URL": "rediss://redis:6380/0"}, want: "rediss://redis:6380/0"},
+		{name: "flag", args: []string{"--redis-url", "redis://:pw@redis:6379/2"}, env: live, want: "redis://:pw@redis:6379/2"},
+		{name: "env", env: map[string]string{"THREADGATE_REDIS_URL": "rediss://redis:6380/0", "PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "s"}, want: "rediss://redis:6380/0"},
+		{name: "in sandbox mode", args: []string{"--redis-url", "redis://redis:6379/0"}, wantErr: "--redis-url needs PAGE_ACCESS_TOKEN"},
 		{name: "with a data dir", args: []string{"--redis-url", "redis://redis:6379/0", "--data-dir", "/data"},
 			wantErr: "--redis-url and --data-dir are both set"},
 		{name: "not a Redis URL", args: []string{"--redis-url", "http://redis:6379"}, wantErr: "--redis-url: redisstore: the Redis URL is not valid"},
@@ -58,7 +60,9 @@ func TestServeRefusesAWrongRedisPassword(t *testing.T) {
 	t.Parallel()
 	redis := redistest.Start(t, redistest.Options{Password: "right"})
 	url := strings.Replace(redis.URL(), ":right@", ":wrong@", 1)
-	cfg, err := parseServe([]string{"--addr", freeAddr(t), "--redis-url", url, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(nil), io.Discard, false)
+	cfg, err := parseServe([]string{"--addr", freeAddr(t), "--redis-url", url, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
+		"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "s",
+	}), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}
