@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,7 +93,7 @@ func TestServeOnRedisWaitsForRedisThenServes(t *testing.T) {
 	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard, io.Discard) }()
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")
-	webhook := fmt.Sprintf(`{"object":"page","entry":[{"id":"111","time":1764000000000,"messaging":[{"sender":{"id":"u1"},"recipient":{"id":"111"},"timestamp":1764000000001,"message":{"mid":"m_redis_1","text":"hello"}}]}]}`)
+	webhook := `{"object":"page","entry":[{"id":"111","time":1764000000000,"messaging":[{"sender":{"id":"u1"},"recipient":{"id":"111"},"timestamp":1764000000001,"message":{"mid":"m_redis_1","text":"hello"}}]}]}`
 	post := func() int {
 		resp, err := http.Post(base+"/webhook", "application/json", strings.NewReader(webhook))
 		if err != nil {
