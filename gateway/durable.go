@@ -69,6 +69,15 @@ func decodeIncoming(b []byte) (messenger.Incoming, error) {
 	return messenger.Incoming{Object: s.Object, PageID: s.PageID, Standby: s.Standby, Event: s.Event}, nil
 }
 
+// eventOf is a stored event as decoded: decoded when this process stored it
+// (its body is not kept twice), else its body decoded.
+func eventOf(ev *store.Event, decoded *messenger.Incoming) (messenger.Incoming, error) {
+	if decoded != nil {
+		return *decoded, nil
+	}
+	return decodeIncoming(ev.Body)
+}
+
 // pendingEvent is a stored event as the queue holds it. The job holds a
 // pointer: the handler keeps the event's progress up to date in it between
 // retries.
@@ -78,6 +87,9 @@ type pendingEvent struct {
 	// queued at start waits for the NotBefore a previous process
 	// recorded, once.
 	seen bool
+	// in is the event decoded, when this process stored it (nil: decode
+	// Body).
+	in *messenger.Incoming
 	// ctx is the delivery's context in fleet mode (Config.Source), nil
 	// otherwise.
 	ctx context.Context
@@ -110,7 +122,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 				return RetryAfter(wait) // a retry a previous process scheduled
 			}
 		}
-		return g.handleStored(ctx, &v.Event)
+		return g.handleStored(ctx, &v.Event, v.in)
 	}
 	return Done
 }
@@ -118,23 +130,25 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 // handleStored handles one stored event. A panic while it is handled is
 // recovered here: the event is dead-lettered, and the worker and every
 // other lane go on.
-func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict) {
+func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *messenger.Incoming) (v Verdict) {
 	// Store writes outlive the grace period: a step that succeeded and is
 	// not recorded would run again after the restart.
 	wctx := context.WithoutCancel(ctx)
 	var h *handling
 	defer func() {
 		if r := recover(); r != nil {
-			v = g.recovered(wctx, ev, h, r)
+			v = g.recovered(wctx, ev, decoded, h, r)
 		}
 	}()
-	if rc, ok, err := decodeReturnCheck(ev.Body); ok {
-		if err != nil {
-			return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+	if decoded == nil {
+		if rc, ok, err := decodeReturnCheck(ev.Body); ok {
+			if err != nil {
+				return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+			}
+			return g.handleReturnCheck(ctx, wctx, ev, rc)
 		}
-		return g.handleReturnCheck(ctx, wctx, ev, rc)
 	}
-	in, err := decodeIncoming(ev.Body)
+	in, err := eventOf(ev, decoded)
 	if err != nil {
 		return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
 	}
@@ -147,6 +161,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 		h.rep.Text = cev.Rules.Payload
 	}
 	resumed := len(ev.Progress.Plan) > 0
+	var decided *decodedPlan
 	if !resumed {
 		if ev.ReplayOf == 0 {
 			seen, err := g.store.Seen(wctx, dk)
@@ -174,8 +189,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event) (v Verdict)
 			return verdict
 		}
 		ev.Progress = store.Progress{Plan: p}
+		decided = &decodedPlan{plan: *h.rec, decisions: h.recFired}
 	}
-	dp, err := decodePlan(ev.Progress.Plan)
+	var dp *decodedPlan
+	if decided != nil {
+		dp = decided // the plan just made: the same as its encoding, decoded
+	} else {
+		dp, err = decodePlan(ev.Progress.Plan)
+	}
 	if err != nil {
 		return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
 	}
@@ -362,7 +383,7 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 // recovered dead-letters an event whose handling panicked. The panic's
 // value is not logged as it is (it could hold user text): its type, or a
 // runtime error's message, and where it happened.
-func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, r any) Verdict {
+func (g *Gateway) recovered(wctx context.Context, ev *store.Event, decoded *messenger.Incoming, h *handling, r any) Verdict {
 	what := "panic: " + panicText(r)
 	g.obs.Recovered()
 	f := store.Failure{Error: what}
@@ -380,7 +401,7 @@ func (g *Gateway) recovered(wctx context.Context, ev *store.Event, h *handling, 
 		g.log.Error("event handling panicked", "seq", ev.Seq, "panic", what)
 	}
 	var c store.Completion
-	if in, err := decodeIncoming(ev.Body); err == nil {
+	if in, err := eventOf(ev, decoded); err == nil {
 		c = store.Completion{DedupKeys: []string{dedupKey(in.PageID.String(), in.Event)}, DedupTTL: DedupTTL}
 	}
 	return g.deadLetter(wctx, ev, h, f, c, ReasonPanic)
@@ -460,7 +481,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 			continue
 		}
 		n++
-		if in, err := decodeIncoming(ev.Body); err == nil {
+		if in, err := eventOf(&ev.Event, ev.in); err == nil {
 			mids = append(mids, dedupKey(in.PageID.String(), in.Event))
 		}
 	}

@@ -282,6 +282,7 @@ func want(prefix string, n int) []string {
 // and once each, while that user's lane waits; another user is answered
 // meanwhile, by the only worker, since a waiting lane holds none.
 func TestTransientFailuresAreRetriedUntilHealed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		answer fakegraph.Answer
@@ -295,6 +296,7 @@ func TestTransientFailuresAreRetriedUntilHealed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := newDurable(t, durableOptions{timeout: 300 * time.Millisecond, tweak: func(c *gateway.Config) { c.Workers = 1 }})
 			clear := d.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages, User: "slow"}, tt.answer)
 			const n = 4
@@ -332,6 +334,7 @@ func TestTransientFailuresAreRetriedUntilHealed(t *testing.T) {
 // A rule's reply went out, then its pass failed for a while: the retries
 // send only the pass.
 func TestRetryRunsOnlyTheStepThatFailed(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{})
 	fail := fakegraph.Fail(500, 1, 0)
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathPass}, fail, fail, fail, fail, fail)
@@ -353,6 +356,7 @@ func TestRetryRunsOnlyTheStepThatFailed(t *testing.T) {
 // Graph error; the endpoints list it, replay it (only the remaining steps
 // run) and drop it.
 func TestPermanentErrorsAreDeadLettersThatCanBeReplayedOrDropped(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{})
 	token := fakegraph.GraphError{Status: 400, Code: 190, Subcode: 463, Type: "OAuthException", FBTraceID: "TRACE190"}.Answer()
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathPass, User: "u1"}, token)
@@ -448,6 +452,7 @@ func TestPermanentErrorsAreDeadLettersThatCanBeReplayedOrDropped(t *testing.T) {
 }
 
 func TestReplayAndDropEveryDeadLetter(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{})
 	bad := fakegraph.Fail(400, 100, 0)
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages}, bad, bad, bad)
@@ -483,6 +488,7 @@ func TestReplayAndDropEveryDeadLetter(t *testing.T) {
 // Facebook delivers the same message many times, at once and after it was
 // handled, while the Graph API fails for a while: one reply.
 func TestRedeliveryStormGetsOneReply(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{})
 	clear := d.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Fail(503, 2, 0))
 	body := envelope("messaging", textEventMID("storm", "m_storm", "hello"))
@@ -511,6 +517,7 @@ func TestRedeliveryStormGetsOneReply(t *testing.T) {
 // A panic while one event is handled dead-letters that event; the worker
 // and the other users go on.
 func TestPanicIsOneDeadLetter(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{panics: true, tweak: func(c *gateway.Config) { c.Workers = 1 }})
 	d.mustPost(envelope("messaging", textEvent("p1", "PANIC please")))
 	d.mustPost(envelope("messaging", textEvent("p1", "after")))
@@ -537,6 +544,7 @@ func TestPanicIsOneDeadLetter(t *testing.T) {
 // The store's bound on pending events, by count and by bytes, answers 503
 // and loses nothing it accepted.
 func TestFullStoreAnswers503AndLosesNothing(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		tweak func(*gateway.Config)
@@ -548,6 +556,7 @@ func TestFullStoreAnswers503AndLosesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := newDurable(t, durableOptions{tweak: tt.tweak})
 			clear := d.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Hang: true})
 			accepted, full := 0, 0
@@ -581,6 +590,7 @@ func conversationKey(user string) conversation.Key {
 // event is delivered once, in each user's order, and a return deadline
 // recorded before the restart still fires after it.
 func TestRestartWithTheEmbeddedStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	clock := fakeclock.New(fakeclock.Start)
 	graph := fakegraph.New(t, fakegraph.Options{})
@@ -650,6 +660,7 @@ func TestRestartWithTheEmbeddedStore(t *testing.T) {
 // fails, the retries send the reply with its thread_control, never the
 // pass on its own.
 func TestRetryKeepsACarriedPassOnItsMessage(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{rules: strings.Replace(durableRules, "handover: {return_after_idle: 30m}", "handover: {dialect: routing}", 1)})
 	fail := fakegraph.Fail(500, 2, 0)
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages, User: "u1"}, fail, fail, fail, fail, fail)
@@ -707,6 +718,7 @@ func (f *failingStore) Stats(ctx context.Context) (store.Stats, error) {
 // A store that fails: webhooks get 503 (never 200) and /readyz says not
 // ready until the store works again.
 func TestFailingStoreAnswers503AndIsNotReady(t *testing.T) {
+	t.Parallel()
 	fs := &failingStore{Store: memstore.New(store.Options{}), broken: true}
 	d := newDurable(t, durableOptions{store: fs})
 	ready := func() int {
@@ -738,6 +750,7 @@ func TestFailingStoreAnswers503AndIsNotReady(t *testing.T) {
 // A replay that the store cannot take now (too many events pending) is
 // answered 503 and can be tried again.
 func TestReplayIntoAFullStoreAnswers503(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{tweak: func(c *gateway.Config) { c.QueueSize = 1 }})
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Fail(400, 100, 0))
 	d.mustPost(envelope("messaging", textEvent("r", "first")))
@@ -767,6 +780,7 @@ func TestReplayIntoAFullStoreAnswers503(t *testing.T) {
 // At shutdown an event waiting for its next attempt is not waited for: its
 // lane is left at once, and without a durable store it is logged by mid.
 func TestDrainLeavesAWaitingEventAtOnce(t *testing.T) {
+	t.Parallel()
 	slow := retry.Backoff{Base: time.Hour, Cap: time.Hour, Floor: 1}
 	d := newDurable(t, durableOptions{tweak: func(c *gateway.Config) {
 		c.Retry = retry.Policy{Transient: slow, RateLimited: slow, Budget: 2 * time.Hour}

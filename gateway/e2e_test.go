@@ -3,11 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,6 +18,8 @@ import (
 	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakegraph"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules"
 )
@@ -32,106 +32,20 @@ const (
 	zendeskID  = "200646160103180"
 )
 
-// graphCall is one request the fake Graph API received.
-type graphCall struct {
-	Path string
-	Body map[string]any
-}
-
-// fakeGraph stands in for the Graph API: it records every call and answers
-// from a script (per path, a list of answers used in turn; then success).
-type fakeGraph struct {
-	mu     sync.Mutex
-	calls  []graphCall
-	script map[string][]fakeAnswer
-	delay  func() time.Duration
-	srv    *httptest.Server
-	// arrived counts requests as they arrive, before any delay.
-	arrived atomic.Int64
-}
-
-type fakeAnswer struct {
-	status int
-	body   string
-}
-
-func newFakeGraph(t *testing.T) *fakeGraph {
-	f := &fakeGraph{script: map[string][]fakeAnswer{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeGraph) serve(w http.ResponseWriter, r *http.Request) {
-	f.arrived.Add(1)
-	if r.URL.Query().Get("access_token") != testToken {
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"error":{"message":"Invalid OAuth access token","type":"OAuthException","code":190,"fbtrace_id":"T190"}}`)
-		return
-	}
-	var body map[string]any
-	_ = json.NewDecoder(r.Body).Decode(&body)
-	if f.delay != nil {
-		time.Sleep(f.delay())
-	}
-	path := strings.TrimPrefix(r.URL.Path, "/v26.0")
-	f.mu.Lock()
-	f.calls = append(f.calls, graphCall{Path: path, Body: body})
-	var ans *fakeAnswer
-	if s := f.script[path]; len(s) > 0 {
-		ans = &s[0]
-		f.script[path] = s[1:]
-	}
-	f.mu.Unlock()
-	if ans != nil {
-		w.WriteHeader(ans.status)
-		io.WriteString(w, ans.body)
-		return
-	}
-	if path == "/me/messages" {
-		io.WriteString(w, `{"recipient_id":"x","message_id":"m_sent"}`)
-		return
-	}
-	io.WriteString(w, `{"success":true}`)
-}
-
-func (f *fakeGraph) Calls() []graphCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]graphCall(nil), f.calls...)
-}
-
-// texts returns the texts of the messages sent to a user, in order.
-func (f *fakeGraph) texts(user string) []string {
-	var out []string
-	for _, c := range f.Calls() {
-		if c.Path != "/me/messages" || recipientOf(c) != user {
-			continue
-		}
-		if m, ok := c.Body["message"].(map[string]any); ok {
-			if s, ok := m["text"].(string); ok {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
-func recipientOf(c graphCall) string {
-	r, _ := c.Body["recipient"].(map[string]any)
-	s, _ := r["id"].(string)
-	return s
-}
-
+// harness is a gateway behind its router over HTTP, whose Graph API client
+// talks to a fakegraph server that accepts only testToken with its
+// appsecret_proof.
 type harness struct {
 	t     *testing.T
-	graph *fakeGraph
+	graph *fakegraph.Server
 	gw    *gateway.Gateway
 	srv   *httptest.Server
 	logs  *syncBuffer
 	stop  context.CancelFunc
 }
 
+// syncBuffer is a log sink that the gateway's goroutines write while the
+// test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -160,10 +74,10 @@ func loadExampleRules(t *testing.T) *engine.Set {
 
 func newHarness(t *testing.T, set *engine.Set, tweak func(*gateway.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, graph: newFakeGraph(t), logs: &syncBuffer{}}
+	h := &harness{t: t, graph: fakegraph.New(t, fakegraph.Options{Tokens: []string{testToken}, AppSecret: []byte(testSecret)}), logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := messenger.NewClient(messenger.Options{
-		BaseURL:     h.graph.srv.URL + "/v26.0",
+		BaseURL:     h.graph.BaseURL(),
 		Tokens:      messenger.StaticToken(testToken),
 		AppSecret:   []byte(testSecret),
 		BaseBackoff: time.Millisecond,
@@ -230,18 +144,6 @@ func (h *harness) mustPost(body string) {
 	}
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 var midSeq atomic.Int64
 
 func nextMID() string { return fmt.Sprintf("m_%d", midSeq.Add(1)) }
@@ -265,44 +167,29 @@ func passEvent(user, newOwner string, ts int) string {
 		user, pageID, ts, newOwner, zendeskID)
 }
 
-func countPath(calls []graphCall, path string) int {
-	n := 0
-	for _, c := range calls {
-		if c.Path == path {
-			n++
-		}
-	}
-	return n
-}
-
 // The seed's three verification cases, end to end against a fake Graph API.
 func TestSeedCases(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 
 	// 1. A text is echoed "[bot] <text>".
 	h.mustPost(envelope("messaging", textEvent("u1", "hello there")))
-	waitFor(t, "the echo", func() bool { return len(h.graph.texts("u1")) == 1 })
-	if got := h.graph.texts("u1")[0]; got != "[bot] hello there" {
+	poll.Until(t, "the echo", func() bool { return len(h.graph.Texts("u1")) == 1 })
+	if got := h.graph.Texts("u1")[0]; got != "[bot] hello there" {
 		t.Fatalf("echo = %q, want %q", got, "[bot] hello there")
 	}
 
 	// 2. "chat with agent" passes the thread to zendesk.
 	h.mustPost(envelope("messaging", textEvent("u1", "  Chat with AGENT! ")))
-	waitFor(t, "pass_thread_control", func() bool { return countPath(h.graph.Calls(), "/me/pass_thread_control") == 1 })
-	var pass graphCall
-	for _, c := range h.graph.Calls() {
-		if c.Path == "/me/pass_thread_control" {
-			pass = c
-		}
+	passes := h.graph.WaitCalls(t, fakegraph.PathPass, 1)
+	if len(passes) != 1 || passes[0].Field("target_app_id") != zendeskID || passes[0].User != "u1" {
+		t.Fatalf("pass_thread_control calls = %v, want one with target_app_id %s for u1", passes, zendeskID)
 	}
-	if pass.Body["target_app_id"] != zendeskID || recipientOf(pass) != "u1" {
-		t.Fatalf("pass_thread_control body = %v, want target_app_id %s for u1", pass.Body, zendeskID)
-	}
-	waitFor(t, "the owner after the pass", func() bool {
+	poll.Until(t, "the owner after the pass", func() bool {
 		st, err := h.gw.State().Load(context.Background(), conversation.Key{PageID: pageID, UserID: "u1"})
 		return err == nil && st.Owner == conversation.AppOwner(zendeskID)
 	})
-	sentBefore := len(h.graph.texts("u1"))
+	sentBefore := len(h.graph.Texts("u1"))
 
 	// While zendesk owns the thread, messages arrive on standby: no bot reply.
 	h.mustPost(envelope("standby", textEvent("u1", "hello? anyone?")))
@@ -311,18 +198,19 @@ func TestSeedCases(t *testing.T) {
 	// is queued behind the standby message (same user, in order), so once
 	// its reply is out the standby message has been handled too.
 	h.mustPost(envelope("messaging", passEvent("u1", testAppID, 1764000009000)))
-	waitFor(t, "the bot's answer to the hand-back", func() bool { return len(h.graph.texts("u1")) == sentBefore+1 })
-	if got := h.graph.texts("u1"); strings.Contains(got[len(got)-1], "anyone?") {
+	poll.Until(t, "the bot's answer to the hand-back", func() bool { return len(h.graph.Texts("u1")) == sentBefore+1 })
+	if got := h.graph.Texts("u1"); strings.Contains(got[len(got)-1], "anyone?") {
 		t.Fatalf("the bot answered a standby message: %q", got)
 	}
 	h.mustPost(envelope("messaging", textEvent("u1", "thanks")))
-	waitFor(t, "the echo after hand-back", func() bool { return len(h.graph.texts("u1")) == sentBefore+2 })
-	if got := h.graph.texts("u1"); got[len(got)-1] != "[bot] thanks" {
+	poll.Until(t, "the echo after hand-back", func() bool { return len(h.graph.Texts("u1")) == sentBefore+2 })
+	if got := h.graph.Texts("u1"); got[len(got)-1] != "[bot] thanks" {
 		t.Fatalf("after hand-back got %q, want the echo", got[len(got)-1])
 	}
 }
 
 func TestBatchOfEntriesAndEventsIsHandledWhole(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	body := fmt.Sprintf(`{"object":"page","entry":[
 		{"id":%q,"time":1,"messaging":[%s,%s]},
@@ -332,26 +220,27 @@ func TestBatchOfEntriesAndEventsIsHandledWhole(t *testing.T) {
 		pageID, textEvent("b3", "three"), textEvent("b4", "on standby"),
 		pageID, pageID)
 	h.mustPost(body)
-	waitFor(t, "three echoes", func() bool {
-		return len(h.graph.texts("b1"))+len(h.graph.texts("b2"))+len(h.graph.texts("b3")) == 3
+	poll.Until(t, "three echoes", func() bool {
+		return len(h.graph.Texts("b1"))+len(h.graph.Texts("b2"))+len(h.graph.Texts("b3")) == 3
 	})
 	for user, want := range map[string]string{"b1": "[bot] one", "b2": "[bot] two", "b3": "[bot] three"} {
-		if got := h.graph.texts(user); len(got) != 1 || got[0] != want {
+		if got := h.graph.Texts(user); len(got) != 1 || got[0] != want {
 			t.Errorf("%s got %q, want [%q]", user, got, want)
 		}
 	}
 	// b4's standby message is handled (and answered by nothing): prove it
 	// was processed by queueing a hand-back behind it.
 	h.mustPost(envelope("messaging", passEvent("b4", testAppID, 99)))
-	waitFor(t, "b4's hand-back reply", func() bool { return len(h.graph.texts("b4")) == 1 })
-	if got := h.graph.texts("b4")[0]; strings.Contains(got, "standby") {
+	poll.Until(t, "b4's hand-back reply", func() bool { return len(h.graph.Texts("b4")) == 1 })
+	if got := h.graph.Texts("b4")[0]; strings.Contains(got, "standby") {
 		t.Errorf("standby message was answered: %q", got)
 	}
 }
 
 func TestPerSenderOrderUnderParallelLoad(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
-	h.graph.delay = func() time.Duration { return time.Duration(rand.IntN(2000)) * time.Microsecond }
+	h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Jitter: 2 * time.Millisecond})
 	const users, each = 12, 15
 	var wg sync.WaitGroup
 	for u := range users {
@@ -364,9 +253,9 @@ func TestPerSenderOrderUnderParallelLoad(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "every echo", func() bool { return countPath(h.graph.Calls(), "/me/messages") == users*each })
+	poll.Until(t, "every echo", func() bool { return len(h.graph.CallsTo(fakegraph.PathMessages)) == users*each })
 	for u := range users {
-		got := h.graph.texts(fmt.Sprintf("p%d", u))
+		got := h.graph.Texts(fmt.Sprintf("p%d", u))
 		for i, s := range got {
 			if want := fmt.Sprintf("[bot] msg %d", i); s != want {
 				t.Fatalf("user p%d: message %d is %q, want %q (order broken)", u, i, s, want)
@@ -376,21 +265,23 @@ func TestPerSenderOrderUnderParallelLoad(t *testing.T) {
 }
 
 func TestRedeliveredMIDIsHandledOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	body := envelope("messaging", textEventMID("r1", "m_same", "once"))
 	h.mustPost(body)
 	h.mustPost(body)
 	h.mustPost(envelope("messaging", textEventMID("r1", "m_same", "once"), textEvent("r1", "sentinel")))
-	waitFor(t, "the sentinel's echo", func() bool {
-		got := h.graph.texts("r1")
+	poll.Until(t, "the sentinel's echo", func() bool {
+		got := h.graph.Texts("r1")
 		return len(got) > 0 && got[len(got)-1] == "[bot] sentinel"
 	})
-	if got := h.graph.texts("r1"); len(got) != 2 || got[0] != "[bot] once" {
+	if got := h.graph.Texts("r1"); len(got) != 2 || got[0] != "[bot] once" {
 		t.Fatalf("sent %q, want the redelivered message answered once, then the sentinel", got)
 	}
 }
 
 func TestWebhookRejections(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	good := envelope("messaging", textEvent("s1", "hi"))
 	big := `{"object":"page","entry":[],"pad":"` + strings.Repeat("x", gateway.MaxBodyBytes) + `"}`
@@ -417,13 +308,14 @@ func TestWebhookRejections(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "the signed message's echo", func() bool { return len(h.graph.texts("s1")) == 1 })
+	poll.Until(t, "the signed message's echo", func() bool { return len(h.graph.Texts("s1")) == 1 })
 	// Only the signed one was handled: a sentinel behind it shows nothing else came through.
 	h.mustPost(envelope("messaging", textEvent("s1", "sentinel")))
-	waitFor(t, "sentinel", func() bool { return len(h.graph.texts("s1")) == 2 })
+	poll.Until(t, "sentinel", func() bool { return len(h.graph.Texts("s1")) == 2 })
 }
 
 func TestSubscriptionHandshake(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
 	tests := []struct {
 		query    string
@@ -449,22 +341,20 @@ func TestSubscriptionHandshake(t *testing.T) {
 }
 
 func TestGraphFailures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
-	h.graph.mu.Lock()
-	h.graph.script["/me/messages"] = []fakeAnswer{
-		{500, `{"error":{"message":"oops","type":"OAuthException","code":2,"fbtrace_id":"Tretry"}}`},
-		{400, `{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"fbtrace_id":"Tnoretry"}}`},
-	}
-	h.graph.mu.Unlock()
+	h.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages},
+		fakegraph.GraphError{Status: 500, Code: 2, Message: "oops", FBTraceID: "Tretry"}.Answer(),
+		fakegraph.GraphError{Status: 400, Code: 100, Message: "Invalid parameter", FBTraceID: "Tnoretry"}.Answer())
 
 	// The first send gets a 500 (transient, retried), then code 100 (not
 	// retried): two calls, then the client gives up.
 	h.mustPost(envelope("messaging", textEvent("g1", "first")))
-	waitFor(t, "two attempts", func() bool { return countPath(h.graph.Calls(), "/me/messages") == 2 })
+	poll.Until(t, "two attempts", func() bool { return len(h.graph.CallsTo(fakegraph.PathMessages)) == 2 })
 	// A later message succeeds with one call: the code-100 error was not retried.
 	h.mustPost(envelope("messaging", textEvent("g1", "second")))
-	waitFor(t, "third call", func() bool { return countPath(h.graph.Calls(), "/me/messages") == 3 })
-	if got := h.graph.texts("g1"); len(got) != 3 || got[0] != "[bot] first" || got[1] != "[bot] first" || got[2] != "[bot] second" {
+	poll.Until(t, "third call", func() bool { return len(h.graph.CallsTo(fakegraph.PathMessages)) == 3 })
+	if got := h.graph.Texts("g1"); len(got) != 3 || got[0] != "[bot] first" || got[1] != "[bot] first" || got[2] != "[bot] second" {
 		t.Fatalf("calls = %q, want first twice (500 retried, then 100 not retried) and second once", got)
 	}
 	logs := h.logs.String()
@@ -476,18 +366,19 @@ func TestGraphFailures(t *testing.T) {
 }
 
 func TestShutdownDrainsQueuedEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), nil)
-	h.graph.delay = func() time.Duration { return 20 * time.Millisecond }
+	h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Delay: 20 * time.Millisecond})
 	const n = 30
 	for i := range n {
 		h.mustPost(envelope("messaging", textEvent("d1", fmt.Sprintf("m%d", i))))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), poll.Timeout)
 	defer cancel()
 	if err := h.gw.Drain(ctx); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
-	if got := len(h.graph.texts("d1")); got != n {
+	if got := len(h.graph.Texts("d1")); got != n {
 		t.Fatalf("after drain %d of %d events reached the Graph API", got, n)
 	}
 	if code := h.post(envelope("messaging", textEvent("d1", "late"))); code != http.StatusServiceUnavailable {
@@ -496,14 +387,13 @@ func TestShutdownDrainsQueuedEvents(t *testing.T) {
 }
 
 func TestQueueFullAnswers503AndLosesNothing(t *testing.T) {
-	block := make(chan struct{})
-	var once sync.Once
+	t.Parallel()
 	h := newHarness(t, loadExampleRules(t), func(c *gateway.Config) { c.QueueSize = 2; c.Workers = 1 })
-	h.graph.delay = func() time.Duration { <-block; return 0 }
-	t.Cleanup(func() { once.Do(func() { close(block) }) })
+	unblock := h.graph.Fault(fakegraph.Match{}, fakegraph.Answer{Hang: true})
+	t.Cleanup(unblock)
 	h.mustPost(envelope("messaging", textEvent("q1", "a")))
 	// The worker is now blocked in the Graph call for "a"; fill the queue.
-	waitFor(t, "the worker to be busy with a", func() bool { return h.graph.arrived.Load() == 1 })
+	h.graph.WaitCalls(t, "", 1)
 	accepted := 1
 	full := 0
 	for i := range 5 {
@@ -519,6 +409,6 @@ func TestQueueFullAnswers503AndLosesNothing(t *testing.T) {
 	if full == 0 {
 		t.Fatal("the queue never said it was full")
 	}
-	once.Do(func() { close(block) })
-	waitFor(t, "every accepted event", func() bool { return len(h.graph.texts("q1")) == accepted })
+	unblock()
+	poll.Until(t, "every accepted event", func() bool { return len(h.graph.Texts("q1")) == accepted })
 }

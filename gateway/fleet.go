@@ -101,7 +101,7 @@ func (g *Gateway) handleDelivery(ctx context.Context, v *pendingEvent) Verdict {
 			return RetryAfter(wait) // a retry the previous holder scheduled
 		}
 	}
-	verdict := g.handleStored(hctx, &v.Event)
+	verdict := g.handleStored(hctx, &v.Event, v.in)
 	if v.ctx.Err() != nil {
 		return Done
 	}

@@ -138,8 +138,11 @@ type handling struct {
 	mode mode
 	// rec is the plan being recorded (modeDecide); plan the plan replayed
 	// (modeExec).
-	rec  *plan
-	plan *decodedPlan
+	rec *plan
+	// recFired holds, in modeDecide, each evaluation's firings as made,
+	// so that the run that follows needs no decoding of the plan.
+	recFired [][]firing
+	plan     *decodedPlan
 	// owners and decisions are the replay's cursors into the plan's
 	// answers; step is the index of the next step of the plan.
 	owners, decisions, step int
@@ -384,6 +387,7 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 		}
 		if h.mode == modeDecide {
 			h.rec.Decisions = append(h.rec.Decisions, rd)
+			h.recFired = append(h.recFired, fired)
 		}
 	}
 	if len(fired) == 0 {

@@ -1,13 +1,9 @@
 package gateway_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,36 +12,18 @@ import (
 
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/fakeclock"
+	"github.com/threadgate/threadgate/internal/fakegraph"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/rules"
 )
 
 // The handover features end to end: a real gateway, a real Graph API
-// client and the fake Graph API of e2e_test.go, with an injected clock.
+// client and the harness's fakegraph server, with a fakeclock the test
+// moves.
 
 const pageInboxID = "263902037430900"
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func parseRules(t *testing.T, src string) *engine.Set {
 	t.Helper()
@@ -79,7 +57,7 @@ func (r *reports) all() []gateway.Report {
 func (r *reports) handled(t *testing.T, user string, n int) []gateway.Report {
 	t.Helper()
 	var mine []gateway.Report
-	waitFor(t, fmt.Sprintf("%d events of %s handled", n, user), func() bool {
+	poll.Until(t, fmt.Sprintf("%d events of %s handled", n, user), func() bool {
 		mine = mine[:0]
 		for _, rep := range r.all() {
 			if rep.UserID == user {
@@ -92,9 +70,9 @@ func (r *reports) handled(t *testing.T, user string, n int) []gateway.Report {
 }
 
 // handoverHarness is the e2e harness with a fake clock and a report log.
-func handoverHarness(t *testing.T, set *engine.Set, tweak func(*gateway.Config)) (*harness, *fakeClock, *reports) {
+func handoverHarness(t *testing.T, set *engine.Set, tweak func(*gateway.Config)) (*harness, *fakeclock.Clock, *reports) {
 	t.Helper()
-	clock, reps := newFakeClock(), &reports{}
+	clock, reps := fakeclock.New(fakeclock.Start), &reports{}
 	h := newHarness(t, set, func(c *gateway.Config) {
 		c.Now = clock.Now
 		c.OnHandled = reps.add
@@ -124,16 +102,6 @@ func requestEvent(user, appID string) string {
 		user, pageID, nextTS(), appID)
 }
 
-func callsTo(f *fakeGraph, path string) []graphCall {
-	var out []graphCall
-	for _, c := range f.Calls() {
-		if c.Path == path {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 const pauseRules = `version: 1
 apps: {zendesk: 200646160103180, page_inbox: 263902037430900}
 handover: {pause_on_human: 30m}
@@ -150,6 +118,7 @@ rules:
 `
 
 func TestHumanEchoPausesThatUserOnly(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 
 	// A person answers u1 from the Page Inbox: the bot is paused for u1.
@@ -161,12 +130,12 @@ func TestHumanEchoPausesThatUserOnly(t *testing.T) {
 	}
 	// u2 is not paused.
 	h.mustPost(envelope("messaging", textEvent("u2", "hello")))
-	waitFor(t, "u2's echo", func() bool { return len(h.graph.texts("u2")) == 1 })
+	poll.Until(t, "u2's echo", func() bool { return len(h.graph.Texts("u2")) == 1 })
 
 	// A rule with paused: any still fires for u1.
 	h.mustPost(envelope("messaging", textEvent("u1", "bot")))
-	waitFor(t, "the bot keyword's reply", func() bool { return len(h.graph.texts("u1")) == 1 })
-	if got := h.graph.texts("u1"); got[0] != "The bot is back." {
+	poll.Until(t, "the bot keyword's reply", func() bool { return len(h.graph.Texts("u1")) == 1 })
+	if got := h.graph.Texts("u1"); got[0] != "The bot is back." {
 		t.Fatalf("u1 got %q", got)
 	}
 
@@ -178,13 +147,14 @@ func TestHumanEchoPausesThatUserOnly(t *testing.T) {
 	}
 	clock.Advance(time.Minute)
 	h.mustPost(envelope("messaging", textEvent("u1", "hello again")))
-	waitFor(t, "the echo after the pause", func() bool { return len(h.graph.texts("u1")) == 2 })
-	if got := h.graph.texts("u1")[1]; got != "[bot] hello again" {
+	poll.Until(t, "the echo after the pause", func() bool { return len(h.graph.Texts("u1")) == 2 })
+	if got := h.graph.Texts("u1")[1]; got != "[bot] hello again" {
 		t.Fatalf("after the pause u1 got %q", got)
 	}
 }
 
 func TestWhichEchoesPause(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		appID  string // the gateway's APP_ID
@@ -201,30 +171,32 @@ func TestWhichEchoesPause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, pauseRules), func(c *gateway.Config) { c.AppID = tt.appID })
 			h.mustPost(envelope("messaging", echoEvent("e1", tt.echoBy, "some text")))
 			h.mustPost(envelope("messaging", textEvent("e1", "hello")))
 			if got := reps.handled(t, "e1", 2)[1].Paused; got != tt.paused {
 				t.Errorf("paused = %v, want %v", got, tt.paused)
 			}
-			if tt.paused == (len(h.graph.texts("e1")) > 0) {
-				t.Errorf("sent %q with paused=%v", h.graph.texts("e1"), tt.paused)
+			if tt.paused == (len(h.graph.Texts("e1")) > 0) {
+				t.Errorf("sent %q with paused=%v", h.graph.Texts("e1"), tt.paused)
 			}
 		})
 	}
 }
 
 func TestHandBackEndsThePause(t *testing.T) {
+	t.Parallel()
 	h, _, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 	h.mustPost(envelope("standby", echoEvent("u1", zendeskID, "Agent here")))
 	if owner := reps.handled(t, "u1", 1)[0].Owner; owner != "zendesk" {
 		t.Errorf("owner after an agent's echo on standby = %q, want zendesk", owner)
 	}
 	h.mustPost(envelope("messaging", passEvent("u1", testAppID, int(nextTS()))))
-	waitFor(t, "the welcome back", func() bool { return len(h.graph.texts("u1")) == 1 })
+	poll.Until(t, "the welcome back", func() bool { return len(h.graph.Texts("u1")) == 1 })
 	h.mustPost(envelope("messaging", textEvent("u1", "thanks")))
-	waitFor(t, "the echo", func() bool { return len(h.graph.texts("u1")) == 2 })
-	if got := h.graph.texts("u1"); got[0] != "Welcome back." || got[1] != "[bot] thanks" {
+	poll.Until(t, "the echo", func() bool { return len(h.graph.Texts("u1")) == 2 })
+	if got := h.graph.Texts("u1"); got[0] != "Welcome back." || got[1] != "[bot] thanks" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -246,6 +218,7 @@ rules:
 `
 
 func TestIdleThreadComesBackOnce(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, returnRules), nil)
 	h.mustPost(envelope("messaging", textEvent("u1", "agent")))
 	reps.handled(t, "u1", 1)
@@ -269,12 +242,12 @@ func TestIdleThreadComesBackOnce(t *testing.T) {
 	if n := h.gw.CheckReturns(); n != 1 {
 		t.Fatalf("2h after the agent wrote, %d returns queued, want 1", n)
 	}
-	waitFor(t, "the returned rule's reply", func() bool { return len(h.graph.texts("u1")) == 2 })
-	takes := callsTo(h.graph, "/me/take_thread_control")
-	if len(takes) != 1 || recipientOf(takes[0]) != "u1" || !strings.Contains(fmt.Sprint(takes[0].Body["metadata"]), "2h") {
+	poll.Until(t, "the returned rule's reply", func() bool { return len(h.graph.Texts("u1")) == 2 })
+	takes := h.graph.CallsTo(fakegraph.PathTake)
+	if len(takes) != 1 || takes[0].User != "u1" || !strings.Contains(fmt.Sprint(takes[0].Body["metadata"]), "2h") {
 		t.Fatalf("take_thread_control calls = %v, want one for u1 saying 2h", takes)
 	}
-	if got := h.graph.texts("u1")[1]; got != "I'm back. returned on "+pageID {
+	if got := h.graph.Texts("u1")[1]; got != "I'm back. returned on "+pageID {
 		t.Errorf("returned reply = %q", got)
 	}
 	rep := reps.handled(t, "u1", 4)[3]
@@ -290,13 +263,14 @@ func TestIdleThreadComesBackOnce(t *testing.T) {
 		}
 	}
 	h.mustPost(envelope("messaging", textEvent("u1", "sentinel")))
-	waitFor(t, "the sentinel", func() bool { return len(h.graph.texts("u1")) == 3 })
-	if n := len(callsTo(h.graph, "/me/take_thread_control")); n != 1 {
+	poll.Until(t, "the sentinel", func() bool { return len(h.graph.Texts("u1")) == 3 })
+	if n := len(h.graph.CallsTo(fakegraph.PathTake)); n != 1 {
 		t.Errorf("%d take_thread_control calls, want 1", n)
 	}
 }
 
 func TestReturnReadsTheRulesInForce(t *testing.T) {
+	t.Parallel()
 	var current atomic.Pointer[engine.Set]
 	current.Store(parseRules(t, returnRules))
 	h, clock, reps := handoverHarness(t, nil, func(c *gateway.Config) {
@@ -313,7 +287,7 @@ func TestReturnReadsTheRulesInForce(t *testing.T) {
 	if n := h.gw.CheckReturns(); n != 1 {
 		t.Fatalf("%d returns after the reload, want 1", n)
 	}
-	waitFor(t, "the take", func() bool { return len(callsTo(h.graph, "/me/take_thread_control")) == 1 })
+	poll.Until(t, "the take", func() bool { return len(h.graph.CallsTo(fakegraph.PathTake)) == 1 })
 	// A reload that turns it off stops the watching.
 	current.Store(parseRules(t, strings.Replace(returnRules, "return_after_idle: 2h", "return_after_idle: 0", 1)))
 	h.mustPost(envelope("messaging", textEvent("u2", "agent")))
@@ -325,12 +299,10 @@ func TestReturnReadsTheRulesInForce(t *testing.T) {
 }
 
 func TestFailedReturnWaitsAgain(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, returnRules), nil)
-	h.graph.mu.Lock()
-	h.graph.script["/me/take_thread_control"] = []fakeAnswer{
-		{400, `{"error":{"message":"(#27) Take thread control is not supported","type":"OAuthException","code":27,"fbtrace_id":"T27"}}`},
-	}
-	h.graph.mu.Unlock()
+	h.graph.Script(fakegraph.Match{Path: fakegraph.PathTake},
+		fakegraph.GraphError{Status: 400, Code: 27, Message: "(#27) Take thread control is not supported", FBTraceID: "T27"}.Answer())
 	h.mustPost(envelope("messaging", textEvent("u1", "agent")))
 	reps.handled(t, "u1", 1)
 	clock.Advance(2 * time.Hour)
@@ -351,14 +323,15 @@ func TestFailedReturnWaitsAgain(t *testing.T) {
 	if n := h.gw.CheckReturns(); n != 1 {
 		t.Fatalf("%d returns 2h after the user wrote, want 1", n)
 	}
-	waitFor(t, "the second take", func() bool { return len(callsTo(h.graph, "/me/take_thread_control")) == 2 })
-	waitFor(t, "the returned reply", func() bool {
-		got := h.graph.texts("u1")
+	poll.Until(t, "the second take", func() bool { return len(h.graph.CallsTo(fakegraph.PathTake)) == 2 })
+	poll.Until(t, "the returned reply", func() bool {
+		got := h.graph.Texts("u1")
 		return len(got) == 2 && strings.HasPrefix(got[1], "I'm back.")
 	})
 }
 
 func TestRequestPolicy(t *testing.T) {
+	t.Parallel()
 	const base = `version: 1
 apps: {zendesk: 200646160103180, page_inbox: 263902037430900}
 %s
@@ -384,19 +357,20 @@ rules:
 	}
 	for _, tt := range tests {
 		t.Run("policy "+tt.policy, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(base, tt.policy)), nil)
 			h.mustPost(envelope("messaging", requestEvent("r1", pageInboxID)))
 			owner := reps.handled(t, "r1", 1)[0].Owner
 			h.mustPost(envelope("messaging", textEvent("r1", "sentinel")))
 			reps.handled(t, "r1", 2)
-			passes := callsTo(h.graph, "/me/pass_thread_control")
+			passes := h.graph.CallsTo(fakegraph.PathPass)
 			if len(passes) != tt.wantPasses {
 				t.Fatalf("%d passes, want %d", len(passes), tt.wantPasses)
 			}
-			if len(passes) == 1 && (passes[0].Body["target_app_id"] != pageInboxID || recipientOf(passes[0]) != "r1") {
+			if len(passes) == 1 && (passes[0].Field("target_app_id") != pageInboxID || passes[0].User != "r1") {
 				t.Errorf("pass = %v, want to the Page Inbox for r1", passes[0].Body)
 			}
-			if got := h.graph.texts("r1"); strings.Join(got, "|") != strings.Join(tt.wantTexts, "|") {
+			if got := h.graph.Texts("r1"); strings.Join(got, "|") != strings.Join(tt.wantTexts, "|") {
 				t.Errorf("texts = %q, want %q", got, tt.wantTexts)
 			}
 			if tt.wantOwner != "self" && owner != tt.wantOwner {
@@ -431,6 +405,7 @@ rules:
 `
 
 func TestDialects(t *testing.T) {
+	t.Parallel()
 	type call struct {
 		path    string
 		text    string
@@ -438,7 +413,7 @@ func TestDialects(t *testing.T) {
 		target  string
 		meta    string
 	}
-	describe := func(c graphCall) call {
+	describe := func(c fakegraph.Call) call {
 		out := call{path: c.Path}
 		if m, ok := c.Body["message"].(map[string]any); ok {
 			out.text, _ = m["text"].(string)
@@ -480,6 +455,7 @@ func TestDialects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(dialectRules, tt.settings)), nil)
 			user := "d1"
 			n := 0
@@ -515,12 +491,10 @@ func TestDialects(t *testing.T) {
 }
 
 func TestRoutingPassWhenNotOwner(t *testing.T) {
+	t.Parallel()
 	h, _, reps := handoverHarness(t, parseRules(t, fmt.Sprintf(dialectRules, "handover: {dialect: routing}")), nil)
-	h.graph.mu.Lock()
-	h.graph.script["/me/messages"] = []fakeAnswer{
-		{400, `{"error":{"message":"(#10) another app is controlling this thread now.","type":"OAuthException","code":10,"error_subcode":2018300,"fbtrace_id":"Towner"}}`},
-	}
-	h.graph.mu.Unlock()
+	h.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages},
+		fakegraph.GraphError{Status: 400, Code: 10, Subcode: 2018300, Message: "(#10) another app is controlling this thread now.", FBTraceID: "Towner"}.Answer())
 	h.mustPost(envelope("messaging", textEvent("n1", "agent")))
 	rep := reps.handled(t, "n1", 1)[0]
 	if len(rep.Actions) != 2 || rep.Actions[0].Error == "" || rep.Actions[1].Error == "" {
@@ -529,52 +503,9 @@ func TestRoutingPassWhenNotOwner(t *testing.T) {
 	if rep.Owner != "other" {
 		t.Errorf("owner = %q, want other after 2018300", rep.Owner)
 	}
-	if n := len(callsTo(h.graph, "/me/pass_thread_control")); n != 0 {
+	if n := len(h.graph.CallsTo(fakegraph.PathPass)); n != 0 {
 		t.Errorf("%d pass_thread_control calls after an ownership error, want 0", n)
 	}
-}
-
-// tokenGraph sits in front of the fake Graph API and records which token
-// each call carried, for which recipient; then the fake Graph API (which
-// knows one token) answers.
-type tokenGraph struct {
-	mu    sync.Mutex
-	seen  []tokenUse
-	inner *fakeGraph
-}
-
-type tokenUse struct {
-	token, path, user string
-}
-
-func (g *tokenGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var req struct {
-		Recipient struct {
-			ID string `json:"id"`
-		} `json:"recipient"`
-	}
-	_ = json.Unmarshal(body, &req)
-	q := r.URL.Query()
-	use := tokenUse{token: q.Get("access_token"), path: strings.TrimPrefix(r.URL.Path, "/v26.0"), user: req.Recipient.ID}
-	if use.user == "" {
-		use.user = q.Get("recipient")
-	}
-	g.mu.Lock()
-	g.seen = append(g.seen, use)
-	inner := g.inner
-	g.mu.Unlock()
-	q.Set("access_token", testToken)
-	r2 := r.Clone(r.Context())
-	r2.URL.RawQuery = q.Encode()
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	inner.serve(w, r2)
-}
-
-func (g *tokenGraph) uses() []tokenUse {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]tokenUse(nil), g.seen...)
 }
 
 // pageEnvelope is a webhook of one event for a Page or Instagram account.
@@ -588,6 +519,7 @@ func pageText(page, user, text string) string {
 }
 
 func TestManyPagesNeverMixTokens(t *testing.T) {
+	t.Parallel()
 	const (
 		pageA, tokA  = "111111111111111", "token-of-page-a-0123456789"
 		pageB, tokB  = "222222222222222", "token-of-page-b-9876543210"
@@ -616,12 +548,12 @@ rules:
   - name: echo
     do: [echo: "[bot] "]
 `)
-	tg := &tokenGraph{}
-	front := httptest.NewServer(tg)
-	t.Cleanup(front.Close)
+	// This test's own fake Graph API knows the three tokens: it records
+	// the token of every call, and refuses a call with any other.
+	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{tokA, tokB, tokI}, AppSecret: []byte(testSecret)})
 	h, _, reps := handoverHarness(t, set, func(c *gateway.Config) {
 		c.Platform = messenger.NewClient(messenger.Options{
-			BaseURL:     front.URL + "/v26.0",
+			BaseURL:     graph.BaseURL(),
 			Tokens:      messenger.PagesAndDefault{Pages: messenger.PageTokens{pageA: tokA, pageB: tokB, igAcct: tokI}},
 			AppSecret:   []byte(testSecret),
 			BaseBackoff: time.Millisecond,
@@ -629,17 +561,20 @@ rules:
 			Logger:      slog.New(slog.DiscardHandler),
 		})
 	})
-	tg.mu.Lock()
-	tg.inner = h.graph
-	tg.mu.Unlock()
 
 	// Several users on each Page and on the Instagram account, in parallel.
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {
-			h.mustPost(pageEnvelope("page", pageA, "messaging", pageText(pageA, fmt.Sprintf("a%d", i), "hello")))
-			h.mustPost(pageEnvelope("page", pageB, "messaging", pageText(pageB, fmt.Sprintf("b%d", i), "agent")))
-			h.mustPost(pageEnvelope("instagram", igAcct, "messaging", pageText(igAcct, fmt.Sprintf("i%d", i), "hi from IG")))
+			for _, body := range []string{
+				pageEnvelope("page", pageA, "messaging", pageText(pageA, fmt.Sprintf("a%d", i), "hello")),
+				pageEnvelope("page", pageB, "messaging", pageText(pageB, fmt.Sprintf("b%d", i), "agent")),
+				pageEnvelope("instagram", igAcct, "messaging", pageText(igAcct, fmt.Sprintf("i%d", i), "hi from IG")),
+			} {
+				if code := h.post(body); code != http.StatusOK {
+					t.Errorf("webhook answered %d, want 200", code)
+				}
+			}
 		})
 	}
 	wg.Wait()
@@ -654,12 +589,11 @@ rules:
 
 	tokenOf := map[string]string{"a": tokA, "b": tokB, "i": tokI}
 	counts := map[string]int{}
-	for _, u := range tg.uses() {
-		want := tokenOf[u.user[:1]]
-		if u.token != want {
-			t.Errorf("%s for %s carried the token of another page", u.path, u.user)
+	for _, c := range graph.Calls() {
+		if c.Token != tokenOf[c.User[:1]] {
+			t.Errorf("%s for %s carried the token of another page", c.Path, c.User)
 		}
-		counts[u.user[:1]+" "+u.path]++
+		counts[c.User[:1]+" "+c.Path]++
 	}
 	wantCounts := map[string]int{
 		"a /me/messages":     4, // Shop A here
@@ -670,10 +604,10 @@ rules:
 	if fmt.Sprint(counts) != fmt.Sprint(wantCounts) {
 		t.Errorf("calls per page = %v, want %v", counts, wantCounts)
 	}
-	if got := h.graph.texts("a0"); len(got) != 1 || got[0] != "Shop A here" {
+	if got := graph.Texts("a0"); len(got) != 1 || got[0] != "Shop A here" {
 		t.Errorf("page a answered %q, want the page-scoped rule", got)
 	}
-	if got := h.graph.texts("i0"); len(got) != 1 || got[0] != "[bot] hi from IG" {
+	if got := graph.Texts("i0"); len(got) != 1 || got[0] != "[bot] hi from IG" {
 		t.Errorf("the Instagram account answered %q", got)
 	}
 	if rep := reps.handled(t, "c1", 1)[0]; len(rep.Actions) != 1 || !strings.Contains(rep.Actions[0].Error, "no access token") {
@@ -688,11 +622,12 @@ rules:
 }
 
 func TestInstagramWebhookIsAnswered(t *testing.T) {
+	t.Parallel()
 	const igAcct = "17841400000000001"
 	h, _, reps := handoverHarness(t, parseRules(t, pauseRules), nil)
 	h.mustPost(pageEnvelope("instagram", igAcct, "messaging", pageText(igAcct, "ig1", "hello from instagram")))
-	waitFor(t, "the answer", func() bool { return len(h.graph.texts("ig1")) == 1 })
-	if got := h.graph.texts("ig1")[0]; got != "[bot] hello from instagram" {
+	poll.Until(t, "the answer", func() bool { return len(h.graph.Texts("ig1")) == 1 })
+	if got := h.graph.Texts("ig1")[0]; got != "[bot] hello from instagram" {
 		t.Errorf("answer = %q", got)
 	}
 	// An Instagram echo of a person's message (the Instagram Inbox) pauses too.
@@ -705,6 +640,7 @@ func TestInstagramWebhookIsAnswered(t *testing.T) {
 }
 
 func TestRotatedSecretIsAccepted(t *testing.T) {
+	t.Parallel()
 	const newSecret, oldSecret = "the-new-app-secret", "the-old-app-secret"
 	h, _, _ := handoverHarness(t, parseRules(t, pauseRules), func(c *gateway.Config) {
 		c.Secrets = [][]byte{[]byte(newSecret), []byte(oldSecret)}
@@ -725,7 +661,7 @@ func TestRotatedSecretIsAccepted(t *testing.T) {
 				t.Errorf("status = %d, want %d", got, tt.want)
 			}
 			if tt.want == 200 {
-				waitFor(t, "the answer", func() bool { return len(h.graph.texts(fmt.Sprintf("rot%d", i))) == 1 })
+				poll.Until(t, "the answer", func() bool { return len(h.graph.Texts(fmt.Sprintf("rot%d", i))) == 1 })
 			}
 		})
 	}
@@ -737,6 +673,7 @@ func TestRotatedSecretIsAccepted(t *testing.T) {
 }
 
 func TestOwnerLookupIsCached(t *testing.T) {
+	t.Parallel()
 	const reading = `version: 1
 apps: {zendesk: 200646160103180, page_inbox: 263902037430900}
 rules:
@@ -755,27 +692,26 @@ rules:
 	tests := []struct {
 		name       string
 		rules      string
-		answers    []fakeAnswer
+		answers    []fakegraph.Answer
 		wantLookup int
 		wantTexts  []string
 	}{
-		{"owned by us", reading, []fakeAnswer{{200, `{"data":[{"thread_owner":{"app_id":"` + testAppID + `","expiration":1764086400}}]}`}},
+		{"owned by us", reading, []fakegraph.Answer{{Body: `{"data":[{"thread_owner":{"app_id":"` + testAppID + `","expiration":1764086400}}]}`}},
 			1, []string{"owner is self", "owner is self"}},
-		{"idle", reading, []fakeAnswer{{200, `{"data":[]}`}},
+		{"idle", reading, []fakegraph.Answer{{Body: `{"data":[]}`}},
 			1, []string{"owner is idle", "owner is idle"}},
-		{"another app", reading, []fakeAnswer{{200, `{"data":[{"thread_owner":{"app_id":"` + pageInboxID + `"}}]}`}},
+		{"another app", reading, []fakegraph.Answer{{Body: `{"data":[{"thread_owner":{"app_id":"` + pageInboxID + `"}}]}`}},
 			1, []string{"owner is page_inbox", "owner is page_inbox"}},
 		{"lookup fails: asked again a minute later, not at once", reading,
-			[]fakeAnswer{{400, `{"error":{"message":"bad","type":"OAuthException","code":100,"fbtrace_id":"Tx"}}`}, {200, `{"data":[]}`}},
+			[]fakegraph.Answer{fakegraph.GraphError{Status: 400, Code: 100, Message: "bad", FBTraceID: "Tx"}.Answer(), {Body: `{"data":[]}`}},
 			2, []string{"owner is ", "owner is ", "owner is idle"}},
 		{"no rule reads the owner", notReading, nil, 0, []string{"someone asks", "someone asks"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, clock, reps := handoverHarness(t, parseRules(t, tt.rules), nil)
-			h.graph.mu.Lock()
-			h.graph.script["/me/thread_owner"] = tt.answers
-			h.graph.mu.Unlock()
+			h.graph.Script(fakegraph.Match{Path: fakegraph.PathThreadOwner}, tt.answers...)
 			for i := range tt.wantTexts {
 				if i == 2 {
 					clock.Advance(time.Minute)
@@ -783,10 +719,10 @@ rules:
 				h.mustPost(envelope("messaging", requestEvent("o1", pageInboxID)))
 				reps.handled(t, "o1", i+1)
 			}
-			if n := len(callsTo(h.graph, "/me/thread_owner")); n != tt.wantLookup {
+			if n := len(h.graph.CallsTo(fakegraph.PathThreadOwner)); n != tt.wantLookup {
 				t.Errorf("%d thread_owner lookups, want %d", n, tt.wantLookup)
 			}
-			if got := h.graph.texts("o1"); strings.Join(got, "|") != strings.Join(tt.wantTexts, "|") {
+			if got := h.graph.Texts("o1"); strings.Join(got, "|") != strings.Join(tt.wantTexts, "|") {
 				t.Errorf("texts = %q, want %q", got, tt.wantTexts)
 			}
 		})
@@ -794,6 +730,7 @@ rules:
 }
 
 func TestOwnershipExpiresAfter24Hours(t *testing.T) {
+	t.Parallel()
 	h, clock, reps := handoverHarness(t, parseRules(t, `version: 1
 apps: {zendesk: 200646160103180}
 rules:
@@ -814,7 +751,7 @@ rules:
 	h.mustPost(envelope("messaging", requestEvent("x1", pageInboxID)))
 	reps.handled(t, "x1", 4)
 	want := []string{"owner is zendesk", "owner is zendesk", "owner is idle"}
-	if got := h.graph.texts("x1"); strings.Join(got, "|") != strings.Join(want, "|") {
+	if got := h.graph.Texts("x1"); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("texts = %q, want %q", got, want)
 	}
 }

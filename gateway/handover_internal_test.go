@@ -8,6 +8,7 @@ import (
 )
 
 func TestReturnTimersHeap(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	rt := newReturnTimers()
 	conv := func(u string) conversation.Key { return conversation.Key{PageID: "p", UserID: u} }

@@ -15,6 +15,7 @@ import (
 // time, the state before, the settings, the owner answers, and the fired
 // rules with their calls, a carried pass included.
 func TestPlanRoundTrips(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	reply, err := actions.DecodeStep(actions.EncodedStep{Kind: "reply", Data: []byte(`{"text":"Connecting you."}`)})
 	if err != nil {
@@ -76,6 +77,7 @@ func TestPlanRoundTrips(t *testing.T) {
 }
 
 func TestDecodePlanRefusesAnotherVersion(t *testing.T) {
+	t.Parallel()
 	for _, data := range []string{`{"v":2}`, `{"v":1,"decisions":[{"fired":[{"rule":"r","calls":[{"step":{"kind":"nope","data":{}}}]}]}]}`, `not json`} {
 		if _, err := decodePlan([]byte(data)); err == nil || !strings.Contains(err.Error(), "plan") {
 			t.Errorf("decodePlan(%s) = %v, want an error about the plan", data, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/rules"
 )
 
@@ -13,6 +14,7 @@ import (
 // another address there with X-Forwarded-For, unless the request came
 // through a proxy named in --trusted-proxies.
 func TestLogRemoteTrustsOnlyNamedProxies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		trusted []string
@@ -24,6 +26,7 @@ func TestLogRemoteTrustsOnlyNamedProxies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, loadExampleRules(t), func(c *gateway.Config) { c.TrustedProxies = tt.trusted })
 			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/webhook", strings.NewReader(`{"object":"page","entry":[]}`))
 			req.Header.Set("X-Forwarded-For", "6.6.6.6")
@@ -43,6 +46,7 @@ func TestLogRemoteTrustsOnlyNamedProxies(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
 	got, err := gateway.ParseTrustedProxies(" 10.0.0.0/8, 192.168.1.7 ,,::1")
 	if err != nil || strings.Join(got, "|") != "10.0.0.0/8|192.168.1.7|::1" {
 		t.Errorf("ParseTrustedProxies = %q, %v", got, err)
@@ -59,6 +63,7 @@ func TestParseTrustedProxies(t *testing.T) {
 // position and the kind of error: the user's text (here a card number)
 // never reaches the log.
 func TestFailingWhenLogsNoUserText(t *testing.T) {
+	t.Parallel()
 	f, err := rules.Parse("when.yaml", []byte(`version: 1
 rules:
   - name: big-number
@@ -73,7 +78,7 @@ rules:
 	h := newHarness(t, f.Set, nil)
 	const card = "4111 1111 1111 1111"
 	h.mustPost(envelope("messaging", textEvent("u1", card)))
-	waitFor(t, "the echo", func() bool { return len(h.graph.texts("u1")) == 1 })
+	poll.Until(t, "the echo", func() bool { return len(h.graph.Texts("u1")) == 1 })
 	logs := h.logs.String()
 	if !strings.Contains(logs, `rule \"big-number\": when: invalid operation at 1:1`) {
 		t.Errorf("the failing when is not logged with its rule and kind:\n%s", logs)

@@ -8,9 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/poll"
 )
 
 func TestMemoryQueueKeepsOrderPerKeyAndRunsKeysInParallel(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(10000)
 	const keys, perKey = 20, 50
 	var mu sync.Mutex
@@ -71,6 +74,7 @@ func TestMemoryQueueKeepsOrderPerKeyAndRunsKeysInParallel(t *testing.T) {
 }
 
 func TestMemoryQueueBoundIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(3)
 	if err := q.Push(Job{Key: "a"}, Job{Key: "b"}); err != nil {
 		t.Fatal(err)
@@ -96,6 +100,7 @@ func TestMemoryQueueBoundIsAllOrNothing(t *testing.T) {
 }
 
 func TestMemoryQueueOldestAge(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(10)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if got := q.OldestAge(t0); got != 0 {
@@ -108,15 +113,24 @@ func TestMemoryQueueOldestAge(t *testing.T) {
 }
 
 func TestMemoryQueueStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { q.Run(ctx, 2, func(context.Context, Job) Verdict { return Done }); close(done) }()
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context ended")
+	poll.Until(t, "Run to return after its context ended", isClosed(done))
+}
+
+// isClosed returns a condition for poll.Until that holds once ch is closed.
+func isClosed(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
 	}
 }
 
@@ -124,6 +138,7 @@ func TestMemoryQueueStopsWhenContextEnds(t *testing.T) {
 // jobs wait behind it, other lanes go on, and no worker waits (one worker
 // here); Close abandons a parked lane with its later jobs.
 func TestMemoryQueueParksALaneWithoutHoldingAWorker(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(10)
 	if err := q.Push(Job{Key: "a", Value: "a1"}, Job{Key: "a", Value: "a2"}, Job{Key: "b", Value: "b1"}, Job{Key: "b", Value: "b2"}); err != nil {
 		t.Fatal(err)
@@ -153,20 +168,12 @@ func TestMemoryQueueParksALaneWithoutHoldingAWorker(t *testing.T) {
 			return Done
 		})
 	}()
-	select {
-	case <-bDone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("lane b waited behind the parked lane a")
-	}
+	poll.Until(t, "lane b handled while lane a is parked", isClosed(bDone))
 	if n := q.Len(); n != 2 {
 		t.Fatalf("Len = %d with lane a parked, want 2", n)
 	}
 	q.Close()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after Close with only a parked lane left")
-	}
+	poll.Until(t, "Run to return after Close with only a parked lane left", isClosed(done))
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(order) != "[a1 b1 b2]" {
@@ -183,6 +190,7 @@ func TestMemoryQueueParksALaneWithoutHoldingAWorker(t *testing.T) {
 
 // A parked lane is handled again, in order, once its wait is over.
 func TestMemoryQueueRetriesAParkedJobFirst(t *testing.T) {
+	t.Parallel()
 	q := NewMemoryQueue(10)
 	_ = q.Push(Job{Key: "a", Value: "a1"}, Job{Key: "a", Value: "a2"})
 	var order []string

@@ -101,6 +101,7 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 	}
 	events := w.Events()
 	batch := make([]store.NewEvent, 0, len(events))
+	decoded := make([]messenger.Incoming, 0, len(events))
 	for _, in := range events {
 		kind := in.Event.Kind()
 		if !queued(kind) {
@@ -113,8 +114,9 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 			return
 		}
 		batch = append(batch, store.NewEvent{Lane: in.PageID.String() + "/" + userOf(in.Event), Body: b})
+		decoded = append(decoded, in)
 	}
-	if status, outcome, why := g.accept(c.Request.Context(), batch); status != http.StatusOK {
+	if status, outcome, why := g.accept(c.Request.Context(), batch, decoded); status != http.StatusOK {
 		g.reject(c, status, outcome, why)
 		return
 	}
@@ -130,7 +132,9 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 // accept stores a webhook's events (all or none) and queues them. It
 // answers 200 only once they are in the store: 503 while shutting down,
 // when the store is full (Facebook delivers again later), or when it fails.
-func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent) (status int, outcome, why string) {
+// decoded holds the batch's events as decoded (decoded[i] is batch[i]): the
+// queue keeps them, so that a worker does not decode what was just encoded.
+func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent, decoded []messenger.Incoming) (status int, outcome, why string) {
 	g.intake.RLock()
 	defer g.intake.RUnlock()
 	if g.closing {
@@ -158,7 +162,10 @@ func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent) (status in
 	}
 	jobs := make([]Job, len(stored))
 	for i, ev := range stored {
-		jobs[i] = storedJob(ev)
+		pe := &pendingEvent{Event: ev, in: &decoded[i]}
+		// The store keeps the body; the queue keeps the event decoded.
+		pe.Body = nil
+		jobs[i] = Job{Key: ev.Lane, Value: pe, Enqueued: ev.Accepted}
 	}
 	if err := g.queue.Push(jobs...); err != nil {
 		// Not reached: the queue closes only under the intake lock. The

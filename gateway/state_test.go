@@ -6,14 +6,16 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
+	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/store"
 	"github.com/threadgate/threadgate/store/memstore"
 )
 
 func TestStatesExpireForgetsOnlyQuietConversations(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	s := &States{s: memstore.New(store.Options{Now: func() time.Time { return t0 }})}
+	s := &States{s: memstore.New(store.Options{Now: fakeclock.New(t0).Now})}
 	key := func(user string) conversation.Key { return conversation.Key{PageID: "p", UserID: user} }
 	save := func(user string, st conversation.State) {
 		t.Helper()
@@ -39,6 +41,7 @@ func TestStatesExpireForgetsOnlyQuietConversations(t *testing.T) {
 }
 
 func TestStatesLoadReturnsWhatWasSaved(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := &States{s: memstore.New(store.Options{})}
 	k := conversation.Key{PageID: "p", UserID: "u"}
@@ -46,7 +49,7 @@ func TestStatesLoadReturnsWhatWasSaved(t *testing.T) {
 		t.Fatalf("Load of an unknown conversation = %+v, %v, want the zero State", got, err)
 	}
 	st := conversation.State{Owner: conversation.AppOwner("42"), OwnerSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Transcript: []string{"hi"}}
-	if err := s.Save(ctx, k, st, time.Now()); err != nil {
+	if err := s.Save(ctx, k, st, fakeclock.Start); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Load(ctx, k); err != nil || got.Owner != st.Owner || !got.OwnerSince.Equal(st.OwnerSince) || len(got.Transcript) != 1 || got.Transcript[0] != "hi" {

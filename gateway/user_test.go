@@ -10,6 +10,7 @@ import (
 // Profile API only when a rule reads .User, once per user while it is
 // kept, and a refusal renders the template's fallback.
 func TestUserProfileInTemplates(t *testing.T) {
+	t.Parallel()
 	const greeting = `version: 1
 rules:
   - name: hello
@@ -36,6 +37,7 @@ rules:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			graph := fakegraph.New(t, fakegraph.Options{})
 			if tt.answer != nil {
 				graph.Fault(fakegraph.Match{Path: "/u1"}, *tt.answer)

@@ -12,6 +12,7 @@ import (
 // closed is not retried: it is a dead letter of its own reason, logged and
 // counted as such.
 func TestOutsideWindowIsNotRetried(t *testing.T) {
+	t.Parallel()
 	d := newDurable(t, durableOptions{})
 	closed := fakegraph.GraphError{Status: 400, Code: 10, Subcode: 2018278, Type: "OAuthException",
 		Message: "(#10) This message is sent outside of allowed window.", FBTraceID: "TRACEWINDOW"}.Answer()

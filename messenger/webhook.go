@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -282,7 +283,34 @@ func Decode(body []byte) (*Webhook, error) {
 	case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("null")):
 		return nil, fmt.Errorf("%w: got JSON null, want an object", ErrWrongShape)
 	}
+	for i := range w.Entry {
+		for _, list := range [][]Event{w.Entry[i].Messaging, w.Entry[i].Standby} {
+			for j := range list {
+				if m := list[j].Message; m != nil && len(m.Text) > MaxInboundText {
+					m.Text = truncateText(m.Text, MaxInboundText)
+				}
+			}
+		}
+	}
 	return &w, nil
+}
+
+// MaxInboundText is the most characters of a message's text that Decode
+// keeps: Messenger lets a person send at most 20,000, so nothing real is
+// cut, and a queued event stays small whatever a body holds.
+const MaxInboundText = 20000
+
+// truncateText returns s cut to at most n characters, in a string of its
+// own: a slice of s would keep all of s in memory.
+func truncateText(s string, n int) string {
+	count := 0
+	for i := range s {
+		if count == n {
+			return strings.Clone(s[:i])
+		}
+		count++
+	}
+	return s
 }
 
 func fieldPath(te *json.UnmarshalTypeError) string {

@@ -470,3 +470,31 @@ func TestDecodeKeepsNoLargeAttachmentPayload(t *testing.T) {
 		t.Errorf("the decoded webhook keeps %d bytes of a %d-byte body, want under 1 KiB", len(kept), len(body))
 	}
 }
+
+// A message's text is kept up to the 20,000 characters Messenger lets a
+// person send: a larger body cannot make a queued event large.
+func TestDecodeCutsOverlongText(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		text string
+		want int // characters kept
+	}{
+		{"at the limit", strings.Repeat("a", MaxInboundText), MaxInboundText},
+		{"over, in characters of two bytes", strings.Repeat("é", MaxInboundText+5), MaxInboundText},
+		{"far over", strings.Repeat("x", 900<<10), MaxInboundText},
+		{"short", "hello", 5},
+	} {
+		body := `{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m1","text":"` + tt.text + `"}}],` +
+			`"standby":[{"sender":{"id":"3"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m2","text":"` + tt.text + `"}}]}]}`
+		w, err := Decode([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range append(w.Entry[0].Messaging, w.Entry[0].Standby...) {
+			got := ev.Message.Text
+			if n := len([]rune(got)); n != tt.want || !strings.HasPrefix(tt.text, got) {
+				t.Errorf("%s: kept %d characters, want %d of the text's start", tt.name, n, tt.want)
+			}
+		}
+	}
+}

@@ -8,11 +8,16 @@
 // (the least any gateway that answers must do). It sends signed webhooks (one
 // text message each, from many users) with N connections for D seconds to
 // each in turn, and prints for each: requests per second, p50/p99 latency,
-// non-2xx answers, and for the gateway the Graph calls expected vs received
-// and its peak RSS.
+// non-2xx answers, how long its queue took to drain after the load stopped
+// (until the sink had every Graph call the accepted webhooks cause), and the
+// CPU it used per request; for the gateway also the Graph calls expected vs
+// received and its peak RSS. With -data-dir the gateway runs with
+// --data-dir in a temporary directory (the durable store) instead of in
+// memory.
 //
 //	go build -o /tmp/threadgate ./cmd/threadgate
 //	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s
+//	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s -data-dir
 //
 // Every address it uses is on the loopback interface; the run is bounded in
 // time and stops by itself.
@@ -50,6 +55,8 @@ type options struct {
 	duration time.Duration
 	users    int
 	settle   time.Duration
+	// dataDir runs the gateway with --data-dir in a temporary directory.
+	dataDir bool
 }
 
 func main() {
@@ -58,7 +65,8 @@ func main() {
 	flag.IntVar(&o.conns, "c", 32, "concurrent connections")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to send to each target")
 	flag.IntVar(&o.users, "users", 1000, "distinct senders the webhooks come from")
-	flag.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for the gateway's Graph calls after the load")
+	flag.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait, at most, for each target's Graph calls after the load (the wait ends as soon as they all arrived)")
+	flag.BoolVar(&o.dataDir, "data-dir", false, "run the gateway with --data-dir in a temporary directory (the durable store) instead of in memory")
 	flag.Parse()
 	if o.bin == "" || o.conns <= 0 || o.duration <= 0 || o.users <= 0 {
 		flag.Usage()
@@ -78,18 +86,56 @@ type result struct {
 	errors    int
 	elapsed   time.Duration
 	latencies []time.Duration
+	// drain is how long the sink took, after the load stopped, to receive
+	// the Graph calls of every accepted webhook; 0 for a target that
+	// makes none.
+	drain time.Duration
+	// drained is false when the calls were still missing after -settle.
+	drained bool
+	// toolCPU is the CPU this process (load generator, sink, and the
+	// references, which run in it) used from the start of the load to the
+	// end of the drain; targetCPU the CPU of the target's own process, or
+	// -1 for a reference, which has none.
+	toolCPU, targetCPU time.Duration
 }
 
 func (r *result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
 func (r *result) accepted() int64 { return int64(r.requests - r.non2xx - r.errors) }
 
-// waitCalls waits until the sink has received n calls, or settle has passed.
-func waitCalls(s *sink, n int64, settle time.Duration) {
+// waitCalls waits until the sink has received n calls, or settle has
+// passed, and reports whether it received them.
+func waitCalls(s *sink, n int64, settle time.Duration) bool {
 	deadline := time.Now().Add(settle)
-	for s.calls.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	for s.calls.Load() < n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	return true
+}
+
+// measure runs the load against url, then waits until the sink has
+// received calls more calls (the Graph calls the accepted webhooks cause:
+// calls(accepted)), and records the drain time and the CPU used. pid is
+// the target's process, 0 for a reference running in this one.
+func measure(name, url string, o options, s *sink, calls func(accepted int64) int64, pid int) *result {
+	before := s.calls.Load()
+	tool0, target0 := selfCPU(), processCPU(pid)
+	r := load(name, url, o)
+	stop := time.Now()
+	r.drained = waitCalls(s, before+calls(r.accepted()), o.settle)
+	r.drain = time.Since(stop)
+	if calls(r.accepted()) == 0 {
+		r.drain = 0
+	}
+	r.toolCPU = selfCPU() - tool0
+	r.targetCPU = -1
+	if pid != 0 {
+		r.targetCPU = processCPU(pid) - target0
+	}
+	return r
 }
 
 func (r *result) percentile(p float64) time.Duration {
@@ -122,37 +168,57 @@ func run(o options, out io.Writer) error {
 	}
 	defer fwdSrv.Close()
 
-	gw, gwURL, err := startGateway(o.bin, sinkURL)
+	gw, gwURL, cleanup, err := startGateway(o.bin, sinkURL, o.dataDir)
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 	defer gw.Process.Kill()
 
-	ref := load("reference net/http", refURL+"/webhook", o)
-	fwdRes := load("bare forwarder", fwdURL+"/webhook", o)
-	// Let the forwarder's backlog reach the sink before the gateway runs.
-	fwdAccepted := fwdRes.accepted()
-	waitCalls(sink, fwdAccepted, o.settle)
+	none := func(int64) int64 { return 0 }
+	one := func(accepted int64) int64 { return accepted }
+	ref := measure("reference net/http", refURL+"/webhook", o, sink, none, 0)
+	fwdRes := measure("bare forwarder", fwdURL+"/webhook", o, sink, one, 0)
 	before := sink.calls.Load()
-	gwRes := load("threadgate", gwURL+"/webhook", o)
+	gwName := "threadgate (memory)"
+	if o.dataDir {
+		gwName = "threadgate (data dir)"
+	}
+	gwRes := measure(gwName, gwURL+"/webhook", o, sink, one, gw.Process.Pid)
 	accepted := gwRes.accepted()
-	waitCalls(sink, before+accepted, o.settle)
 	gwCalls := sink.calls.Load() - before
 	rss := peakRSS(gw.Process.Pid)
 	_ = gw.Process.Signal(syscall.SIGTERM)
 	exitErr := gw.Wait()
 
-	fmt.Fprintf(out, "machine: %d CPUs, %d connections, %s per target, %d users\n\n",
-		runtime.NumCPU(), o.conns, o.duration, o.users)
-	fmt.Fprintf(out, "%-20s %10s %10s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors")
+	mode := "in memory"
+	if o.dataDir {
+		mode = "with --data-dir (durable store)"
+	}
+	fmt.Fprintf(out, "machine: %d CPUs, %d connections, %s per target, %d users; gateway %s\n\n",
+		runtime.NumCPU(), o.conns, o.duration, o.users, mode)
+	fmt.Fprintf(out, "%-22s %10s %10s %10s %8s %8s %10s %12s %12s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors", "drain", "cpu/req", "tool cpu/req")
 	for _, r := range []*result{ref, fwdRes, gwRes} {
-		fmt.Fprintf(out, "%-20s %10.0f %10s %10s %8d %8d\n", r.name, r.rps(), r.percentile(0.50).Round(time.Microsecond),
-			r.percentile(0.99).Round(time.Microsecond), r.non2xx, r.errors)
+		drain := r.drain.Round(time.Millisecond).String()
+		if r.drain < time.Millisecond {
+			drain = "< 1ms" // the target kept up: nothing was queued at the end
+		}
+		if !r.drained {
+			drain = "> " + o.settle.String()
+		}
+		target := "(in tool)"
+		if r.targetCPU >= 0 {
+			target = perRequest(r.targetCPU, r.requests)
+		}
+		fmt.Fprintf(out, "%-22s %10.0f %10s %10s %8d %8d %10s %12s %12s\n", r.name, r.rps(), r.percentile(0.50).Round(time.Microsecond),
+			r.percentile(0.99).Round(time.Microsecond), r.non2xx, r.errors, drain, target, perRequest(r.toolCPU, r.requests))
 	}
 	fmt.Fprintf(out, "\nthreadgate/reference: req/s %.2fx, p99 %.2fx\n", gwRes.rps()/ref.rps(),
 		float64(gwRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
 	fmt.Fprintf(out, "bare forwarder/reference: req/s %.2fx, p99 %.2fx (the floor of any gateway that makes one Graph call per event here)\n",
 		fwdRes.rps()/ref.rps(), float64(fwdRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
+	fmt.Fprintln(out, "drain: from the end of the load until the sink had the Graph call of every accepted webhook")
+	fmt.Fprintln(out, "cpu/req: the gateway process' CPU (user+system) per request, load and drain; tool cpu/req: this process' (load generator, sink, and the references, which run in it)")
 	fmt.Fprintf(out, "graph calls: expected %d (one echo per accepted webhook), received %d\n", accepted, gwCalls)
 	fmt.Fprintf(out, "gateway peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	if exitErr != nil {
@@ -161,9 +227,52 @@ func run(o options, out io.Writer) error {
 		fmt.Fprintln(out, "gateway exit after SIGTERM: 0")
 	}
 	if gwCalls < accepted {
-		return fmt.Errorf("the gateway lost events: %d accepted, %d Graph calls received", accepted, gwCalls)
+		return fmt.Errorf("the gateway did not make the Graph call of every accepted webhook within -settle %s: %d accepted, %d Graph calls received", o.settle, accepted, gwCalls)
 	}
 	return nil
+}
+
+// perRequest formats the CPU time spent per request.
+func perRequest(cpu time.Duration, requests int) string {
+	if requests == 0 {
+		return "-"
+	}
+	return (cpu / time.Duration(requests)).Round(100 * time.Nanosecond).String()
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU time (user and system) a child process has used,
+// read from /proc/PID/stat (Linux; 0 elsewhere or for pid 0).
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15
+	// of the line, in clock ticks (100 per second on Linux).
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // reference is the bare handler the gateway is compared with: read the body,
@@ -268,11 +377,24 @@ rules:
       - echo: "[bot] "
 `
 
-func startGateway(bin, graphURL string) (*exec.Cmd, string, error) {
+// startGateway starts the threadgate binary against the Graph API at
+// graphURL, with --data-dir in a temporary directory when dataDir is set,
+// and waits until it is ready. cleanup removes the temporary directory.
+func startGateway(bin, graphURL string, dataDir bool) (_ *exec.Cmd, url string, cleanup func(), _ error) {
 	dir, err := os.MkdirTemp("", "threadgate-load")
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
+	cleanup = func() { os.RemoveAll(dir) }
+	cmd, url, err := startGatewayIn(dir, bin, graphURL, dataDir)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return cmd, url, cleanup, nil
+}
+
+func startGatewayIn(dir, bin, graphURL string, dataDir bool) (*exec.Cmd, string, error) {
 	rulesPath := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rulesPath, []byte(loadRules), 0o644); err != nil {
 		return nil, "", err
@@ -283,7 +405,11 @@ func startGateway(bin, graphURL string) (*exec.Cmd, string, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--rules", rulesPath, "--addr", addr, "--log-level", "warn")
+	args := []string{"serve", "--rules", rulesPath, "--addr", addr, "--log-level", "warn"}
+	if dataDir {
+		args = append(args, "--data-dir", filepath.Join(dir, "data"))
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"PAGE_ACCESS_TOKEN=load-test-token",
 		"APP_SECRET="+secret,

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
@@ -69,22 +65,8 @@ func TestServeApplyProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), io.Discard, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	waitHTTP(t, base+"/readyz")
+	srv := startServe(t, cfg)
+	base := srv.base
 	status := func() (hash string, profile map[string]any) {
 		var st struct {
 			Hash    string         `json:"hash"`
@@ -139,7 +121,7 @@ func TestServeApplyProfile(t *testing.T) {
 	if got := profileCalls(http.MethodGet); got != 3 {
 		t.Errorf("%d GET messenger_profile, want 3: the refused profile was tried again by a reload that did not change it", got)
 	}
-	if strings.Contains(logs.String(), token) {
+	if strings.Contains(srv.log(), token) {
 		t.Error("the token reached the logs")
 	}
 }

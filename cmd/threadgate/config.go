@@ -60,6 +60,9 @@ type serveConfig struct {
 	WatchInterval time.Duration
 	// AllowRemoteAdmin lets other machines use the /-/ endpoints.
 	AllowRemoteAdmin bool
+	// MemoryLimit is the soft memory limit of the Go runtime, in bytes (0:
+	// none); GOMEMLIMIT, when set, wins.
+	MemoryLimit int64
 	// ApplyProfile applies the rules file's profile section to the Pages
 	// at start and after each good reload (always on in sandbox mode).
 	ApplyProfile bool
@@ -126,6 +129,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.DurationVar(&c.WatchInterval, "watch-interval", 0, "how often to read the rules file for changes: the safety net of --watch=fs (default 30s), the only trigger of --watch=poll (default 5s)")
 	fs.BoolVar(&c.AllowRemoteAdmin, "allow-remote-admin", false, "let other machines use the /-/ admin endpoints (by default only callers on this machine may)")
 	fs.BoolVar(&c.ApplyProfile, "apply-profile", getenv("THREADGATE_APPLY_PROFILE") == "true", "apply the rules file's profile section (Get Started, greeting, ice breakers, persistent menu) to the Pages at start and after each good reload, once per change; fields the file leaves out are kept (env THREADGATE_APPLY_PROFILE=true; always on in sandbox mode)")
+	memDefault := getenv("THREADGATE_MEMORY_LIMIT")
+	if memDefault == "" {
+		memDefault = "96MiB"
+	}
+	memLimit := fs.String("memory-limit", memDefault, "soft limit of the memory the Go runtime keeps (e.g. 96MiB, 1GiB; 0: none): past it the garbage collector works harder instead of letting the heap double; set about 3/4 of the container's limit; GOMEMLIMIT, when set, wins (env THREADGATE_MEMORY_LIMIT)")
 	proxiesDefault := getenv("THREADGATE_TRUSTED_PROXIES")
 	proxies := fs.String("trusted-proxies", proxiesDefault, "comma-separated IP addresses or CIDR ranges of the proxies in front of threadgate, whose X-Forwarded-For names the client in logs; none by default: the connection's address is the client (env THREADGATE_TRUSTED_PROXIES)")
 	fs.Usage = func() {
@@ -149,6 +157,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	var err error
 	if err = c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.MemoryLimit, err = parseBytes(*memLimit); err != nil {
+		return nil, fmt.Errorf("--memory-limit: %w", err)
 	}
 	if c.TrustedProxies, err = gateway.ParseTrustedProxies(*proxies); err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
@@ -229,4 +240,24 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// parseBytes reads a size such as 96MiB, 1GiB, 512KiB or a number of bytes.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 96MiB, 1GiB or a number of bytes", s)
+	}
+	return n * mult, nil
 }

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
@@ -12,13 +11,7 @@ import (
 // healthcheck asks the local server for GET /healthz and exits 0 on a 200:
 // the Docker HEALTHCHECK of an image that has no curl.
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
-	addr := getenv("THREADGATE_ADDR")
-	if addr == "" {
-		addr = ":8080"
-		if p := getenv("PORT"); p != "" {
-			addr = ":" + p
-		}
-	}
+	addr := defaultServeAddr(getenv)
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&addr, "addr", addr, "address serve listens on (env THREADGATE_ADDR, or :$PORT)")
@@ -26,15 +19,12 @@ func healthcheck(args []string, getenv func(string) string, stderr io.Writer) in
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	host, port, err := net.SplitHostPort(addr)
+	base, err := localBaseURL(addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "threadgate healthcheck: --addr %q: %v\n", addr, err)
 		return exitUsage
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	resp, err := (&http.Client{Timeout: *timeout}).Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	resp, err := (&http.Client{Timeout: *timeout}).Get(base + "/healthz")
 	if err != nil {
 		fmt.Fprintln(stderr, "threadgate healthcheck:", err)
 		return exitFailed

@@ -7,6 +7,8 @@
 //	threadgate explain [--rules PATH] [flags] [TEXT]       explain which rule fires
 //	threadgate schema                                      print the rules JSON Schema
 //	threadgate profile diff|apply [--rules PATH] [--prune] the Page's Messenger profile
+//	threadgate healthcheck [--addr HOST:PORT]              check the local /healthz
+//	threadgate deadletters list|replay|drop [ID...|--all]  the running gateway's dead letters
 //	threadgate version
 package main
 
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return profileCmd(args[1:], os.Getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args[1:], os.Getenv, stderr)
+	case "deadletters":
+		return deadLetters(args[1:], os.Getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		return version(stdout)
 	case "help", "-h", "--help":
@@ -68,6 +72,7 @@ func usage(w io.Writer) {
   threadgate profile diff|apply [--rules PATH] [--prune] compare or apply the rules file's Messenger profile (menu, greeting, ...)
   threadgate version                                     print the version
   threadgate healthcheck [--addr HOST:PORT]              exit 0 when the local server's /healthz answers 200
+  threadgate deadletters list|replay|drop [ID...|--all]  list, replay or drop the running gateway's dead letters
 
 Run "threadgate COMMAND -h" for a command's flags.
 `)

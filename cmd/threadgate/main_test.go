@@ -38,6 +38,27 @@ func TestParseServe(t *testing.T) {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
+		{name: "memory limit", args: []string{"--memory-limit", "200MiB"}, check: func(t *testing.T, c *serveConfig) {
+			if c.MemoryLimit != 200<<20 {
+				t.Errorf("MemoryLimit = %d", c.MemoryLimit)
+			}
+		}},
+		{name: "memory limit by default", check: func(t *testing.T, c *serveConfig) {
+			if c.MemoryLimit != 96<<20 {
+				t.Errorf("MemoryLimit = %d, want 96 MiB", c.MemoryLimit)
+			}
+		}},
+		{name: "memory limit from env", env: map[string]string{"THREADGATE_MEMORY_LIMIT": "1GiB"}, check: func(t *testing.T, c *serveConfig) {
+			if c.MemoryLimit != 1<<30 {
+				t.Errorf("MemoryLimit = %d", c.MemoryLimit)
+			}
+		}},
+		{name: "no memory limit", args: []string{"--memory-limit", "0"}, check: func(t *testing.T, c *serveConfig) {
+			if c.MemoryLimit != 0 {
+				t.Errorf("MemoryLimit = %d", c.MemoryLimit)
+			}
+		}},
+		{name: "bad memory limit", args: []string{"--memory-limit", "lots"}, wantErr: `--memory-limit: "lots" is not a size such as 96MiB, 1GiB or a number of bytes`},
 		{name: "no trusted proxy by default", check: func(t *testing.T, c *serveConfig) {
 			if len(c.TrustedProxies) != 0 {
 				t.Errorf("TrustedProxies = %q", c.TrustedProxies)

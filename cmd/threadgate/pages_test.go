@@ -57,14 +57,8 @@ func TestServeManyPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), io.Discard, io.Discard)
-	}()
-	base := "http://" + addr
-	waitHTTP(t, base+"/readyz")
+	srv := startServe(t, cfg)
+	base := srv.base
 	post := func(page, user, secret string) int {
 		body := fmt.Sprintf(`{"object":"page","entry":[{"id":%q,"time":1,"messaging":[{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":2,"message":{"mid":"m_%s","text":"hi"}}]}]}`, page, user, page, user)
 		req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
@@ -96,12 +90,11 @@ func TestServeManyPages(t *testing.T) {
 	if len(calls) != 2 || used["ua"] != tokA || used["ub"] != tokB {
 		t.Errorf("%d calls; tokens mixed: ua got A's: %v, ub got B's: %v", len(calls), used["ua"] == tokA, used["ub"] == tokB)
 	}
-	cancel()
-	if code := <-done; code != exitOK {
+	if code := srv.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
 	for _, s := range []string{tokA, tokB, newSecret, oldSecret} {
-		if strings.Contains(logs.String(), s) {
+		if strings.Contains(srv.log(), s) {
 			t.Errorf("a secret reached the logs")
 		}
 	}

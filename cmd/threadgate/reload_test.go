@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/reload"
@@ -122,22 +119,8 @@ func TestServeReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), io.Discard, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	waitHTTP(t, base+"/readyz")
+	srv := startServe(t, cfg)
+	base := srv.base
 
 	var st reload.Status
 	hash := func() string { getJSON(t, "GET", base+"/-/rules", &st); return st.Hash }
@@ -168,8 +151,8 @@ func TestServeReloads(t *testing.T) {
 	if !strings.Contains(metrics, "threadgate_rules_last_reload_successful 0") || !strings.Contains(metrics, `threadgate_rules_info{hash="`+second+`"} 1`) {
 		t.Errorf("metrics after a refused file:\n%s", grep(metrics, "threadgate_rules"))
 	}
-	if !strings.Contains(logs.String(), path+":4:10: ") {
-		t.Errorf("the log does not name the error's position:\n%s", logs.String())
+	if !strings.Contains(srv.log(), path+":4:10: ") {
+		t.Errorf("the log does not name the error's position:\n%s", srv.log())
 	}
 
 	// POST /-/reload reports the same errors at once.

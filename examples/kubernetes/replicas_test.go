@@ -355,3 +355,94 @@ func TestComposeReplicas(t *testing.T) {
 		t.Error("the proxy does not try the next replica on 503 (a replica stopping or without Redis)")
 	}
 }
+
+// TestReplicasDropTheDataDir checks that the overlay removes what the base
+// has of a data dir (its variable, mount, volume and claim) and its
+// Recreate strategy: --redis-url and --data-dir exclude each other, and a
+// ReadWriteOnce claim cannot serve three replicas.
+func TestReplicasDropTheDataDir(t *testing.T) {
+	t.Parallel()
+	var base deployment
+	baseObj := one(t, loadObjects(t), "Deployment", &base)
+	bc := threadgateContainer(t, &base)
+	var baseVolumes struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Volumes []struct {
+						Name                  string `yaml:"name"`
+						PersistentVolumeClaim *struct {
+							ClaimName string `yaml:"claimName"`
+						} `yaml:"persistentVolumeClaim"`
+					} `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := baseObj.node.Decode(&baseVolumes); err != nil {
+		t.Fatal(err)
+	}
+	objs := loadReplicaObjects(t)
+	var patch struct {
+		Spec struct {
+			Strategy struct {
+				Type string `yaml:"type"`
+			} `yaml:"strategy"`
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Name         string           `yaml:"name"`
+						Env          []map[string]any `yaml:"env"`
+						VolumeMounts []map[string]any `yaml:"volumeMounts"`
+					} `yaml:"containers"`
+					Volumes []map[string]any `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	one(t, objs, "Deployment", &patch)
+	if patch.Spec.Strategy.Type != "RollingUpdate" {
+		t.Errorf("strategy %q, want RollingUpdate: replicas on Redis hand their partitions over one at a time", patch.Spec.Strategy.Type)
+	}
+	deleted := func(list []map[string]any, key, value string) bool {
+		return slices.ContainsFunc(list, func(m map[string]any) bool { return m[key] == value && m["$patch"] == "delete" })
+	}
+	var pc *struct {
+		Name         string           `yaml:"name"`
+		Env          []map[string]any `yaml:"env"`
+		VolumeMounts []map[string]any `yaml:"volumeMounts"`
+	}
+	for i := range patch.Spec.Template.Spec.Containers {
+		if patch.Spec.Template.Spec.Containers[i].Name == "threadgate" {
+			pc = &patch.Spec.Template.Spec.Containers[i]
+		}
+	}
+	if pc == nil {
+		t.Fatal("the patch has no threadgate container")
+	}
+	if envValue(bc, "THREADGATE_DATA_DIR") != "" && !deleted(pc.Env, "name", "THREADGATE_DATA_DIR") {
+		t.Error("the base sets THREADGATE_DATA_DIR and the patch does not delete it: serve would refuse --redis-url with --data-dir")
+	}
+	claims := map[string]bool{}
+	for _, v := range baseVolumes.Spec.Template.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			claims[v.PersistentVolumeClaim.ClaimName] = true
+			if !deleted(patch.Spec.Template.Spec.Volumes, "name", v.Name) {
+				t.Errorf("the base's volume %s (claim %s) is not deleted", v.Name, v.PersistentVolumeClaim.ClaimName)
+			}
+			for _, m := range bc.VolumeMounts {
+				if m.Name == v.Name && !deleted(pc.VolumeMounts, "mountPath", m.MountPath) {
+					t.Errorf("the base's mount of %s at %s is not deleted", v.Name, m.MountPath)
+				}
+			}
+		}
+	}
+	for claim := range claims {
+		if !slices.ContainsFunc(objs, func(o object) bool {
+			var m map[string]any
+			return o.kind == "PersistentVolumeClaim" && o.name == claim && o.node.Decode(&m) == nil && m["$patch"] == "delete"
+		}) {
+			t.Errorf("the base's claim %s is not deleted", claim)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/internal/record"
 )
 
 // FileName is the name of the database file in the data directory.
@@ -230,9 +231,9 @@ func (s *Store) Append(ctx context.Context, events []store.NewEvent) ([]store.Ev
 				return err
 			}
 			out[i] = store.Event{Seq: seq, Lane: e.Lane, Body: e.Body, Accepted: now}
-			var enc encoder
+			var enc record.Encoder
 			encodeEvent(&enc, out[i])
-			if err := b.Put(seqKey(seq), enc.b); err != nil {
+			if err := b.Put(seqKey(seq), enc.B); err != nil {
 				return err
 			}
 		}
@@ -275,15 +276,15 @@ func (s *Store) Pending(ctx context.Context) ([]store.Event, error) {
 
 // readEvent decodes the event stored as v and its progress.
 func readEvent(seq uint64, v []byte, progress *bolt.Bucket) (store.Event, error) {
-	d := decoder{b: v}
-	ev := decodeEvent(&d, seq)
-	if err := d.done(); err != nil {
+	d := record.NewDecoder(v)
+	ev := decodeEvent(d, seq)
+	if err := d.Done(); err != nil {
 		return store.Event{}, fmt.Errorf("event %d: %w: %w", seq, ErrCorrupt, err)
 	}
 	if p := progress.Get(seqKey(seq)); p != nil {
-		d := decoder{b: p}
-		ev.Progress = decodeProgress(&d)
-		if err := d.done(); err != nil {
+		d := record.NewDecoder(p)
+		ev.Progress = record.DecodeProgress(d)
+		if err := d.Done(); err != nil {
 			return store.Event{}, fmt.Errorf("progress of event %d: %w: %w", seq, ErrCorrupt, err)
 		}
 	}
@@ -292,13 +293,13 @@ func readEvent(seq uint64, v []byte, progress *bolt.Bucket) (store.Event, error)
 
 // Progress implements store.Store.
 func (s *Store) Progress(ctx context.Context, seq uint64, p store.Progress) error {
-	var enc encoder
-	encodeProgress(&enc, p)
+	var enc record.Encoder
+	record.EncodeProgress(&enc, p)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketEvents).Get(seqKey(seq)) == nil {
 			return store.ErrNotFound
 		}
-		return tx.Bucket(bucketProgress).Put(seqKey(seq), enc.b)
+		return tx.Bucket(bucketProgress).Put(seqKey(seq), enc.B)
 	})
 	if err != nil {
 		return fmt.Errorf("progress of event %d: %w", seq, err)
@@ -441,14 +442,14 @@ func (s *Store) Replay(ctx context.Context, id uint64) (store.Event, error) {
 			return err
 		}
 		ev.Seq, ev.ReplayOf, ev.Progress = seq, id, store.ReplayProgress(ev.Progress)
-		var enc encoder
+		var enc record.Encoder
 		encodeEvent(&enc, ev)
-		if err := events.Put(seqKey(seq), enc.b); err != nil {
+		if err := events.Put(seqKey(seq), enc.B); err != nil {
 			return err
 		}
-		enc = encoder{}
-		encodeProgress(&enc, ev.Progress)
-		if err := tx.Bucket(bucketProgress).Put(seqKey(seq), enc.b); err != nil {
+		enc = record.Encoder{}
+		record.EncodeProgress(&enc, ev.Progress)
+		if err := tx.Bucket(bucketProgress).Put(seqKey(seq), enc.B); err != nil {
 			return err
 		}
 		if err := dead.Delete(seqKey(id)); err != nil {

@@ -1,18 +1,17 @@
 package redisstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"time"
 
 	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/internal/record"
 )
 
 // Progress, failures and states are kept in Redis as opaque values the
-// scripts never look into: sequences of fields, each an unsigned varint,
-// a signed varint (times as Unix nanoseconds, 0 for the zero time) or a
-// length-prefixed byte string, after a format byte. Sequence numbers,
+// scripts never look into: a format byte, then a record as package record
+// lays it out (the embedded store's layout). Sequence numbers,
 // partitions, sizes and accept times are plain decimal strings, because
 // the scripts read or compare them.
 
@@ -22,108 +21,36 @@ const formatVersion = 1
 // errCorrupt is returned for a value that cannot be decoded.
 var errCorrupt = errors.New("redisstore: a value in Redis cannot be decoded (written by another program or version?)")
 
-type encoder struct{ b []byte }
+// newEncoder starts a value with the format byte.
+func newEncoder() *record.Encoder { return &record.Encoder{B: []byte{formatVersion}} }
 
-func newEncoder() *encoder          { return &encoder{b: []byte{formatVersion}} }
-func (e *encoder) uint(v uint64)    { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int64)      { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(v []byte)   { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) string(v string)  { e.uint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) time(t time.Time) { e.int(unixNano(t)) }
-func (e *encoder) result() string   { return string(e.b) }
-func (e *encoder) optional(ok bool) {
-	if ok {
-		e.uint(1)
-	} else {
-		e.uint(0)
-	}
-}
-func (e *encoder) ints(vs ...int) {
-	for _, v := range vs {
-		e.int(int64(v))
-	}
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
+// newDecoder reads a value written after newEncoder: a value without the
+// format byte decodes as corrupt.
 func newDecoder(s string) *decoder {
 	if len(s) == 0 || s[0] != formatVersion {
-		return &decoder{err: errCorrupt}
+		return &decoder{d: record.NewDecoder(nil), bad: true}
 	}
-	return &decoder{b: []byte(s[1:])}
+	return &decoder{d: record.NewDecoder([]byte(s[1:]))}
 }
 
-func (d *decoder) uint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errCorrupt
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+// decoder is a record.Decoder whose errors are errCorrupt.
+type decoder struct {
+	d   *record.Decoder
+	bad bool
 }
 
-func (d *decoder) int() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errCorrupt
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uint()
-	if d.err != nil {
-		return nil
-	}
-	if uint64(len(d.b)) < n {
-		d.err = errCorrupt
-		return nil
-	}
-	v := make([]byte, n)
-	copy(v, d.b[:n])
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string  { return string(d.bytes()) }
-func (d *decoder) time() time.Time { return fromUnixNano(d.int()) }
-func (d *decoder) intv() int       { return int(d.int()) }
-func (d *decoder) optional() bool  { return d.uint() == 1 }
-
-// done returns the decoding error, or errCorrupt when bytes are left over.
+// done returns errCorrupt when the value did not decode whole.
 func (d *decoder) done() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errCorrupt
+	if d.bad || d.d.Done() != nil {
+		return errCorrupt
 	}
-	return d.err
+	return nil
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time.
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func unixNano(t time.Time) int64 { return record.UnixNano(t) }
 
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
+func fromUnixNano(n int64) time.Time { return record.FromUnixNano(n) }
 
 // micros is t in Unix microseconds: exact in a Redis sorted set's score
 // (a float64) for the next 285 years.
@@ -134,12 +61,8 @@ func encodeProgress(p store.Progress) string {
 		return ""
 	}
 	e := newEncoder()
-	e.bytes(p.Plan)
-	e.ints(p.StepsDone, p.Attempts)
-	e.time(p.RetryingSince)
-	e.time(p.NotBefore)
-	e.string(p.LastError)
-	return e.result()
+	record.EncodeProgress(e, p)
+	return string(e.B)
 }
 
 func progressIsZero(p store.Progress) bool {
@@ -151,7 +74,7 @@ func decodeProgress(s string) (store.Progress, error) {
 		return store.Progress{}, nil
 	}
 	d := newDecoder(s)
-	p := store.Progress{Plan: d.bytes(), StepsDone: d.intv(), Attempts: d.intv(), RetryingSince: d.time(), NotBefore: d.time(), LastError: d.string()}
+	p := record.DecodeProgress(d.d)
 	if len(p.Plan) == 0 {
 		p.Plan = nil
 	}
@@ -160,41 +83,25 @@ func decodeProgress(s string) (store.Progress, error) {
 
 func encodeFailure(f store.Failure) string {
 	e := newEncoder()
-	e.string(f.Rule)
-	e.ints(f.Step)
-	e.string(f.StepKind)
-	e.optional(f.Graph != nil)
-	if g := f.Graph; g != nil {
-		e.ints(g.HTTPStatus, g.Code, g.Subcode)
-		e.string(g.Type)
-		e.string(g.Message)
-		e.string(g.FBTraceID)
-	}
-	e.string(f.Error)
-	e.ints(f.Attempts)
-	e.time(f.At)
-	return e.result()
+	record.EncodeFailure(e, f)
+	return string(e.B)
 }
 
 func decodeFailure(s string) (store.Failure, error) {
 	d := newDecoder(s)
-	f := store.Failure{Rule: d.string(), Step: d.intv(), StepKind: d.string()}
-	if d.optional() {
-		f.Graph = &store.GraphError{HTTPStatus: d.intv(), Code: d.intv(), Subcode: d.intv(), Type: d.string(), Message: d.string(), FBTraceID: d.string()}
-	}
-	f.Error, f.Attempts, f.At = d.string(), d.intv(), d.time()
+	f := record.DecodeFailure(d.d)
 	return f, d.done()
 }
 
 func encodeState(s store.State) string {
 	e := newEncoder()
-	e.time(s.LastActive)
-	e.bytes(s.Data)
-	return e.result()
+	e.Time(s.LastActive)
+	e.Bytes(s.Data)
+	return string(e.B)
 }
 
 func decodeState(key, v string) (store.State, error) {
 	d := newDecoder(v)
-	s := store.State{Key: key, LastActive: d.time(), Data: d.bytes()}
+	s := store.State{Key: key, LastActive: d.d.Time(), Data: d.d.Bytes()}
 	return s, d.done()
 }
