@@ -143,6 +143,7 @@ func (f *fleet) start(name string, set *engine.Set, o fleetOptions) *replica {
 		Tokens:      messenger.StaticToken(fleetToken),
 		HTTPClient:  &http.Client{Timeout: 20 * time.Second},
 		MaxAttempts: 1,
+		Logger:      slog.New(slog.DiscardHandler),
 	})
 	r := &replica{name: name, store: s, cons: c, src: redisfleet.New(s, c)}
 	r.gw = gateway.New(gateway.Config{
@@ -565,5 +566,34 @@ func TestRedisRestartUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		if !slices.Contains(f.graph.Texts(a.user), "[bot] "+a.text) {
 			t.Errorf("%s's acknowledged %q was not answered", a.user, a.text)
 		}
+	}
+}
+
+func TestDeadLetterReplayedFromAnotherReplica(t *testing.T) {
+	f := newFleet(t, fleetOptions{rules: echoRules})
+	f.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages, User: "u1"}, fakegraph.Fail(400, 100, 0))
+	f.replicas[0].mustPost(t, envelope(textEvent("u1", nextMID(), "hello")))
+	f.settled()
+	holder := f.holder("u1")
+	var other *replica
+	for _, r := range f.replicas {
+		if r != holder {
+			other = r
+		}
+	}
+	dls, err := other.gw.DeadLetters(context.Background())
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters seen from %s: %v, %v; want 1", other.name, dls, err)
+	}
+	if _, err := other.gw.Replay(context.Background(), dls[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	// The replica holding u1's lane runs it, whichever replica replayed it.
+	if got := f.graph.WaitTexts(t, "u1", 2); got[1] != "[bot] hello" {
+		t.Fatalf("u1 got %q", got)
+	}
+	f.settled()
+	if dls, err := holder.gw.DeadLetters(context.Background()); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters after the replay: %v, %v", dls, err)
 	}
 }
