@@ -123,8 +123,11 @@ func (g *Gateway) Replay(ctx context.Context, id uint64) (store.Event, error) {
 	if err != nil {
 		return store.Event{}, err
 	}
-	// A closed queue refuses it: it stays pending in the store.
-	_ = g.queue.Push(storedJob(ev))
+	if g.cfg.Source == nil {
+		// A closed queue refuses it: it stays pending in the store. In
+		// fleet mode the replica that holds its lane gets it.
+		_ = g.queue.Push(storedJob(ev))
+	}
 	g.log.Info("dead letter replayed", "id", id, "seq", ev.Seq)
 	return ev, nil
 }

@@ -90,6 +90,9 @@ type pendingEvent struct {
 	// in is the event decoded, when this process stored it (nil: decode
 	// Body).
 	in *messenger.Incoming
+	// ctx is the delivery's context in fleet mode (Config.Source), nil
+	// otherwise.
+	ctx context.Context
 }
 
 // storedJob is the queue's job of a stored event.
@@ -110,6 +113,9 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 		g.handleReturn(ctx, v)
 		return Done
 	case *pendingEvent:
+		if v.ctx != nil {
+			return g.handleDelivery(ctx, v)
+		}
 		if !v.seen {
 			v.seen = true
 			if wait := v.Progress.NotBefore.Sub(g.now()); wait > 0 {
@@ -134,6 +140,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 			v = g.recovered(wctx, ev, decoded, h, r)
 		}
 	}()
+	if decoded == nil {
+		if rc, ok, err := decodeReturnCheck(ev.Body); ok {
+			if err != nil {
+				return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
+			}
+			return g.handleReturnCheck(ctx, wctx, ev, rc)
+		}
+	}
 	in, err := eventOf(ev, decoded)
 	if err != nil {
 		return g.deadLetter(wctx, ev, nil, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt)
@@ -152,14 +166,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		if ev.ReplayOf == 0 {
 			seen, err := g.store.Seen(wctx, dk)
 			if err != nil {
-				return g.storeFailed(h, "checking the dedup key", err)
+				return g.storeFailed(wctx, h, "checking the dedup key", err)
 			}
 			if seen {
 				g.obs.DedupHit()
 				h.rep.Note = "redelivered event skipped"
 				h.log.Debug(h.rep.Note)
 				if err := g.store.Complete(wctx, ev.Seq, store.Completion{}); err != nil {
-					return g.storeFailed(h, "completing a redelivery", err)
+					return g.storeFailed(wctx, h, "completing a redelivery", err)
 				}
 				g.storeUp()
 				if g.cfg.OnHandled != nil {
@@ -198,6 +212,10 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		p.StepsDone = n
 		p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
 		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
+			if g.fenced(wctx, err) {
+				h.log.Info("another replica took the lane over; it handles the event from its recorded progress", "seq", ev.Seq)
+				return
+			}
 			// The step is done; if this is lost, it may run once more.
 			h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
 			g.storeDown.Store(true)
@@ -210,7 +228,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		// applied to the state as it is now.
 		cur, err := g.states.Load(wctx, key)
 		if err != nil {
-			return g.storeFailed(h, "loading the state", err)
+			return g.storeFailed(wctx, h, "loading the state", err)
 		}
 		h.now = &cur
 	}
@@ -226,7 +244,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 			return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
 		}
 		if err := g.store.Complete(wctx, ev.Seq, store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}); err != nil {
-			return g.storeFailed(h, "completing an event", err)
+			return g.storeFailed(wctx, h, "completing an event", err)
 		}
 		g.storeUp()
 		for _, since := range h.watch {
@@ -254,7 +272,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) ([]byte, Verdict, bool) {
 	before, err := g.states.Load(wctx, key)
 	if err != nil {
-		return nil, g.storeFailed(h, "loading the state", err), false
+		return nil, g.storeFailed(wctx, h, "loading the state", err), false
 	}
 	h.mode = modeDecide
 	h.quiet = true
@@ -273,7 +291,7 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	// crash sends nothing twice, so it is not worth a write.
 	if len(h.rec.Steps) > 0 {
 		if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
-			return nil, g.storeFailed(h, "recording the plan", err), false
+			return nil, g.storeFailed(wctx, h, "recording the plan", err), false
 		}
 	}
 	// The exec pass starts afresh: the report and the log line tell what
@@ -308,6 +326,9 @@ func (g *Gateway) retryLater(ctx, wctx context.Context, ev *store.Event, h *hand
 	p.NotBefore = now.Add(wait)
 	p.LastError = f.err.Error()
 	if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
+		if g.fenced(wctx, err) || errors.Is(err, store.ErrNotFound) {
+			return Done // another replica has the event now
+		}
 		h.log.Error("could not record a failed attempt", "seq", ev.Seq, "error", err.Error())
 		g.storeDown.Store(true)
 	}
@@ -341,7 +362,7 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 		if errors.Is(err, store.ErrNotFound) {
 			return Done
 		}
-		return g.storeFailed(h, "dead-lettering an event", err)
+		return g.storeFailed(wctx, h, "dead-lettering an event", err)
 	}
 	g.storeUp()
 	g.obs.DeadLettered(reason)
@@ -396,8 +417,22 @@ func panicText(r any) string {
 }
 
 // storeFailed logs a store failure, marks the gateway not ready, and has
-// the lane try again a little later.
-func (g *Gateway) storeFailed(h *handling, what string, err error) Verdict {
+// the lane try again a little later. An event that is no longer pending
+// (a completion whose answer was lost, then tried again) is done; in fleet
+// mode, an event whose lane another replica took over is that replica's.
+func (g *Gateway) storeFailed(ctx context.Context, h *handling, what string, err error) Verdict {
+	logf := g.log.Info
+	if h != nil {
+		logf = h.log.Info
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		logf("the event is no longer pending: done", "while", what)
+		return Done
+	case g.fenced(ctx, err):
+		logf("another replica took the lane over; it handles the event from its recorded progress", "while", what)
+		return Done
+	}
 	g.storeDown.Store(true)
 	if h != nil {
 		h.log.Error("store failed, will retry", "while", what, "error", err.Error())

@@ -107,6 +107,13 @@ type Config struct {
 	// TimerInterval is how often the gateway looks for threads to take
 	// back (handover.return_after_idle); DefaultTimerInterval when zero.
 	TimerInterval time.Duration
+	// Source, when set, makes the gateway one replica of a fleet that
+	// shares Store (several replicas on one Redis, fleet.go): a webhook's
+	// events are stored and answered 200 but not queued here, and the
+	// events this replica handles are the source's deliveries. Nil: the
+	// gateway handles every event it stores, and at start every event the
+	// store holds.
+	Source EventSource
 	// UserProfileTTL is how long a user's profile (for templates that
 	// read .User) is kept before it is asked again; DefaultUserProfileTTL
 	// when zero.
@@ -174,6 +181,9 @@ type Gateway struct {
 	timers *returnTimers
 	// ownerNeed caches whether the rules in force read the owner.
 	ownerNeed atomic.Pointer[ownerNeed]
+	// acquired is the source's Acquired when the timer last looked for
+	// the threads to watch in the lanes held (fleet mode).
+	acquired atomic.Uint64
 	// users caches user profiles for templates that read .User; nil when
 	// the platform cannot tell them (user.go).
 	users *messenger.UserProfileCache
@@ -239,9 +249,20 @@ func (g *Gateway) Store() store.Store { return g.store }
 
 // Start queues the events the store holds from before (in sequence order,
 // so each lane's order holds), watches again the threads other apps hold,
-// and starts the workers. They run until Drain or until ctx is done.
+// and starts the workers. They run until Drain or until ctx is done. With
+// a Config.Source it queues the source's deliveries instead.
 func (g *Gateway) Start(ctx context.Context) error {
 	if g.started.Swap(true) {
+		return nil
+	}
+	if g.cfg.Source != nil {
+		// The source delivers the pending events of the lanes this
+		// replica holds; the timer watches their threads once it holds
+		// them (CheckReturns).
+		ctx, g.cancelWork = context.WithCancel(ctx)
+		g.running.Go(func() { g.consume(ctx) })
+		g.running.Go(func() { g.queue.Run(ctx, g.cfg.Workers, g.handleJob) })
+		g.running.Go(func() { g.runTimers(ctx) })
 		return nil
 	}
 	pending, err := g.store.Pending(ctx)
@@ -258,7 +279,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if len(pending) > 0 {
 		g.log.Info("queued the events pending from before", "count", len(pending))
 	}
-	if err := g.watchStoredStates(ctx); err != nil {
+	if err := g.watchStoredStates(ctx, nil); err != nil {
 		return err
 	}
 	ctx, g.cancelWork = context.WithCancel(ctx)

@@ -166,12 +166,13 @@ func (g *Gateway) expireState(now time.Time) int {
 
 // watchStoredStates puts on the return timer every conversation whose
 // stored state says another app holds the thread: the timer's heap does
-// not outlive the process, the states may.
-func (g *Gateway) watchStoredStates(ctx context.Context) error {
+// not outlive the process, the states may. With holds, only the
+// conversations whose lane it holds.
+func (g *Gateway) watchStoredStates(ctx context.Context, holds func(lane string) bool) error {
 	n := 0
 	err := g.store.ScanStates(ctx, func(s store.State) error {
 		key, ok := parseStateKey(s.Key)
-		if !ok {
+		if !ok || (holds != nil && !holds(s.Key)) {
 			return nil
 		}
 		st, err := decodeState(s.Data)
@@ -199,12 +200,31 @@ func (g *Gateway) watchStoredStates(ctx context.Context) error {
 // has held without a message for handover.return_after_idle (at most
 // maxReturnsPerTick of them), forgets the threads the platform has made
 // idle, and returns how many returns it queued.
+//
+// In fleet mode (Config.Source) it looks first, after the replica acquired
+// lanes, for the threads to watch in the lanes it holds; it forgets the
+// threads of the lanes it no longer holds (their holder watches them), and
+// appends a return check to the lane of each thread due instead of queuing
+// it, so that the thread's return is handled in order with its user's
+// events and once across the fleet.
 func (g *Gateway) CheckReturns() int {
+	src := g.cfg.Source
+	if src != nil {
+		if a := src.Acquired(); g.acquired.Swap(a) != a {
+			if err := g.watchStoredStates(context.Background(), src.Holds); err != nil {
+				g.acquired.Store(0) // look again at the next tick
+				g.log.Warn("could not read the conversation states to watch, will try again", "error", err.Error())
+			}
+		}
+	}
 	queued := 0
 	now := g.now()
 	s := g.settings(g.rules())
 	due := g.timers.due(now.Add(-s.ReturnWait()), maxReturnsPerTick)
 	for i, e := range due {
+		if src != nil && !src.Holds(stateKey(e.conv)) {
+			continue
+		}
 		st, err := g.states.Load(context.Background(), e.conv)
 		if err != nil {
 			g.log.Warn("could not load a watched conversation, will try again", "error", err.Error())
@@ -219,7 +239,13 @@ func (g *Gateway) CheckReturns() int {
 			g.timers.watch(e.conv, quiet) // someone wrote since: wait again
 			continue
 		}
-		err = g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
+		if src != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), returnAppendTimeout)
+			err = g.appendReturnCheck(ctx, e.conv, st)
+			cancel()
+		} else {
+			err = g.queue.Push(Job{Key: e.conv.PageID + "/" + e.conv.UserID, Value: &returnJob{conv: e.conv}, Enqueued: now})
+		}
 		if err != nil {
 			// Keep this one and the rest for the next tick.
 			for _, r := range due[i:] {

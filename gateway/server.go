@@ -34,7 +34,16 @@ func (g *Gateway) Router() *gin.Engine {
 			c.String(http.StatusServiceUnavailable, "no valid rules loaded")
 			return
 		}
-		if g.storeDown.Load() {
+		if p, ok := g.store.(Pinger); ok {
+			// A shared store (Redis) can go away while nothing is
+			// written: ask it at every probe.
+			if err := p.Ping(c.Request.Context()); err != nil {
+				g.storeDown.Store(true)
+				c.String(http.StatusServiceUnavailable, "the store fails")
+				return
+			}
+			g.storeUp()
+		} else if g.storeDown.Load() {
 			// Ask the store again: ready as soon as it answers.
 			if _, err := g.store.Stats(c.Request.Context()); err != nil {
 				c.String(http.StatusServiceUnavailable, "the store fails")
@@ -146,6 +155,11 @@ func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent, decoded []
 		return http.StatusServiceUnavailable, OutcomeStoreFailed, err.Error()
 	}
 	g.storeUp()
+	if g.cfg.Source != nil {
+		// The replica that holds the events' lanes (maybe this one)
+		// gets them from its source.
+		return http.StatusOK, "", ""
+	}
 	jobs := make([]Job, len(stored))
 	for i, ev := range stored {
 		pe := &pendingEvent{Event: ev, in: &decoded[i]}

@@ -79,6 +79,7 @@ type Metrics struct {
 	queueMu      sync.Mutex
 	queueWatched bool
 	storeWatched bool
+	fleetWatched bool
 }
 
 // New returns a Metrics with every metric registered on a new registry,

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -53,6 +54,10 @@ func everything(t *testing.T) *metricstest.Scrape {
 	m.DeadLettered(gateway.ReasonPermanent)
 	m.Recovered()
 	if err := m.WatchStore(memstore.New(store.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	m.ObserveRedis()("append", time.Millisecond, errors.New("down"))
+	if err := m.WatchFleet(func() metrics.FleetStats { return metrics.FleetStats{} }); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(m.Handler())
@@ -562,6 +567,14 @@ func TestDashboard(t *testing.T) {
 		"threadgate_store_pending_events": true, "threadgate_store_pending_bytes": true,
 		"threadgate_store_dead_letters": true, "threadgate_store_dead_letters_evicted_total": true,
 		"threadgate_store_conversation_states": true,
+		// The Redis and fleet metrics of issue 12 (branch w-redis2): their
+		// panels are added once the dashboard of g2-ops is merged, to
+		// avoid two edits of the same JSON.
+		"threadgate_redis_command_duration_seconds": true, "threadgate_redis_command_errors_total": true,
+		"threadgate_fleet_partitions_held": true, "threadgate_fleet_replicas": true,
+		"threadgate_fleet_partitions_acquired_total": true, "threadgate_fleet_partitions_taken_over_total": true,
+		"threadgate_fleet_partitions_lost_total": true, "threadgate_fleet_partitions_released_total": true,
+		"threadgate_fleet_consumer_errors_total": true,
 	}
 	for _, name := range s.Names() {
 		if strings.HasPrefix(name, "threadgate_") && name != "threadgate_metrics_label_overflow_total" && name != "threadgate_rules_info" && !notYet[name] &&

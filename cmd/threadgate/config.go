@@ -14,6 +14,7 @@ import (
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/retry"
+	"github.com/threadgate/threadgate/store/redisstore"
 )
 
 // defaultGraphURL is the Graph API base with the pinned version.
@@ -47,6 +48,9 @@ type serveConfig struct {
 	// dead letters, the dedup keys and the conversation states; "" keeps
 	// them in memory.
 	DataDir string
+	// RedisURL makes every replica that names the same Redis one gateway
+	// (--redis-url); "" runs alone, in memory or on DataDir.
+	RedisURL string
 	// RetryFor is how long a failing step is retried (--retry-for).
 	RetryFor time.Duration
 	// Watch is how a change of the rules file is noticed: fs, poll or off.
@@ -106,6 +110,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	}
 	fs.Int64Var(&c.QueueBytes, "queue-bytes", queueBytesDefault, "bytes of the events accepted and not yet handled, at most (at least 1 MiB, the largest webhook); beyond it webhooks get 503 (env THREADGATE_QUEUE_BYTES)")
 	fs.StringVar(&c.DataDir, "data-dir", getenv("THREADGATE_DATA_DIR"), "directory of the embedded database that keeps accepted events, their progress, dead letters, dedup keys and conversation states across restarts; empty: memory, lost when the process stops (env THREADGATE_DATA_DIR)")
+	fs.StringVar(&c.RedisURL, "redis-url", getenv("THREADGATE_REDIS_URL"), "Redis that keeps accepted events, their progress, dead letters, dedup keys and conversation states for every replica that names it, so that several replicas run as one gateway: redis://[:PASSWORD@]HOST:PORT/DB or rediss:// for TLS; not with --data-dir (env THREADGATE_REDIS_URL)")
 	retryForDefault := retry.DefaultBudget
 	if v := getenv("THREADGATE_RETRY_FOR"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -170,6 +175,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	if c.QueueBytes < gateway.MaxBodyBytes {
 		return nil, fmt.Errorf("--queue-bytes: %d is less than 1 MiB (%d), the largest webhook body, which could then never be accepted", c.QueueBytes, gateway.MaxBodyBytes)
 	}
+	if c.RedisURL != "" {
+		if c.DataDir != "" {
+			return nil, errors.New("--redis-url and --data-dir are both set: give one store, Redis for several replicas or a data dir for one (THREADGATE_REDIS_URL, THREADGATE_DATA_DIR)")
+		}
+		if err := redisstore.CheckURL(c.RedisURL); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+	}
 	if c.RetryFor < 0 {
 		return nil, fmt.Errorf("--retry-for: %s is negative", c.RetryFor)
 	}
@@ -199,6 +212,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 		}
 	default:
 		return nil, fmt.Errorf("THREADGATE_LOG_FORMAT must be json or text, got %q", c.LogFormat)
+	}
+	if c.RedisURL != "" && c.Sandbox() {
+		return nil, errors.New("--redis-url needs PAGE_ACCESS_TOKEN (or THREADGATE_PAGES_FILE): the sandbox's emulated Messenger lives inside one process, so replicas sharing Redis cannot share it")
 	}
 	if !c.Sandbox() && c.AppSecret == "" && !c.Insecure {
 		return nil, errRefuseUnsigned

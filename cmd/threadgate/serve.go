@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -84,8 +85,42 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		log.Info("page tokens loaded", "pages", len(pages), "default_token", cfg.Token != "")
 	}
 
-	st, err := openStore(cfg, log)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		fmt.Fprintf(stderr, "threadgate: cannot listen on %s: %v\n", cfg.Addr, err)
+		return exitFailed
+	}
+	defer ln.Close()
+	base := "http://" + loopbackAddr(ln.Addr().(*net.TCPAddr))
+	// The server starts once the gateway is ready, or at once with a
+	// "waiting" handler while Redis is waited for at start.
+	handler := &switchHandler{}
+	handler.set(waitingForRedis())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	serveErr := make(chan error, 1)
+	var serveOnce sync.Once
+	startServing := func() { serveOnce.Do(func() { go func() { serveErr <- srv.Serve(ln) }() }) }
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx) // a no-op after the graceful shutdown below
+	}()
+
+	m := metrics.New(metrics.Options{})
+	var fl *fleet
+	var st store.Store
+	if cfg.RedisURL != "" {
+		fl, err = openFleet(ctx, cfg, log, m, startServing)
+		if errors.Is(err, errStopped) {
+			log.Info("stopped")
+			return exitOK
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "threadgate: refusing to start:", err)
+			return exitUsage
+		}
+		st = fl.store
+	} else if st, err = openStore(cfg, log); err != nil {
 		fmt.Fprintln(stderr, "threadgate: refusing to start:", err)
 		return exitUsage
 	}
@@ -94,13 +129,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 			log.Error("closing the store", "error", err.Error())
 		}
 	}()
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "threadgate: cannot listen on %s: %v\n", cfg.Addr, err)
-		return exitFailed
+	if fl != nil {
+		// Deferred after Close, so run before it: leave the fleet, then
+		// close the store.
+		defer fl.stop(log)
 	}
-	base := "http://" + loopbackAddr(ln.Addr().(*net.TCPAddr))
 
 	token, secret, appID, graphURL := cfg.Token, []byte(cfg.AppSecret), cfg.AppID, cfg.GraphURL
 	var emu *sandbox.Emulator
@@ -117,7 +150,6 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		appID = emu.BotAppID()
 		graphURL = emu.GraphURL(base)
 	}
-	m := metrics.New(metrics.Options{})
 	client := messenger.NewClient(messenger.Options{
 		BaseURL:   graphURL,
 		Tokens:    pageTokens(token, pages),
@@ -147,6 +179,9 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 		Observer:     m,
 
 		TrustedProxies: cfg.TrustedProxies,
+	}
+	if fl != nil {
+		gcfg.Source = fl.src
 	}
 	if len(secret) > 0 {
 		gcfg.Secrets = [][]byte{secret}
@@ -198,12 +233,11 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	}
 	stopReloading := startReloading(ctx, mgr, log)
 	defer stopReloading()
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	if emu != nil {
 		srv.RegisterOnShutdown(emu.Close)
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	handler.set(router)
+	startServing()
 
 	log.Info("threadgate started", "addr", ln.Addr().String(), "rules", file.Path, "rule_count", len(file.Set.Rules()), "sandbox", cfg.Sandbox(), "version", versionString())
 	if emu != nil {
@@ -223,7 +257,7 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 	if err := gw.Drain(graceCtx); err != nil {
 		// What did not finish is in the store (with --data-dir, handled
 		// after the next start) or was logged by mid (without).
-		log.Warn("grace period over: the events not handled were left", "data_dir", cfg.DataDir != "")
+		log.Warn("grace period over: the events not handled were left", "data_dir", cfg.DataDir != "", "redis", cfg.RedisURL != "")
 	}
 	log.Info("stopped")
 	return exitOK

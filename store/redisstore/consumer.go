@@ -261,6 +261,16 @@ func (c *Consumer) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Abandon stops the consumer as a crash (kill -9) would: it delivers
+// nothing more and cancels its deliveries' contexts, but releases no lease
+// and leaves its heartbeat to expire, so that the other replicas take its
+// partitions over only after LeaseTTL. It is for tests of takeover: a
+// replica that stops calls Stop. Close the store afterwards as after Stop.
+func (c *Consumer) Abandon() {
+	c.kill()
+	c.s.consuming.Store(false)
+}
+
 // kill stops the consumer as a kill -9 would: nothing released, the
 // heartbeat left to expire. For tests.
 func (c *Consumer) kill() {

@@ -99,12 +99,27 @@ var _ store.Store = (*Store)(nil)
 // checks that it answers. It fails when the Redis data was written with
 // another number of partitions.
 func Open(ctx context.Context, url string, o Options) (*Store, error) {
+	co, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return openClient(ctx, co, o)
+}
+
+// CheckURL returns the error Open would return for a URL it cannot
+// parse, without connecting: a command line checks it before starting.
+func CheckURL(url string) error {
+	_, err := parseURL(url)
+	return err
+}
+
+func parseURL(url string) (*redis.Options, error) {
 	co, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
 		return nil, fmt.Errorf("redisstore: the Redis URL is not valid (want redis://[:password@]host:port/db or rediss://…): %s", redactURLError(err))
 	}
-	return openClient(ctx, co, o)
+	return co, nil
 }
 
 // openClient is Open with the client options parsed.
