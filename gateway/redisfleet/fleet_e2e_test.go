@@ -316,6 +316,7 @@ func echoEvent(user, appID, text string) string {
 }
 
 func TestSameMIDOnEveryReplicaGetsOneReply(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: echoRules})
 	body := envelope(textEvent("u1", "m_same", "hello"))
 	for _, r := range f.replicas {
@@ -329,6 +330,7 @@ func TestSameMIDOnEveryReplicaGetsOneReply(t *testing.T) {
 }
 
 func TestUsersRepliesInOrderAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: echoRules})
 	const users, messages = 50, 5
 	var wg sync.WaitGroup
@@ -370,6 +372,7 @@ func TestUsersRepliesInOrderAcrossReplicas(t *testing.T) {
 }
 
 func TestHumanEchoOnOneReplicaPausesTheBotOnAnother(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: pauseRules})
 	a, b := f.replicas[0], f.replicas[1]
 	// A person answers u1 from the Page Inbox; the echo reaches A.
@@ -386,6 +389,7 @@ func TestHumanEchoOnOneReplicaPausesTheBotOnAnother(t *testing.T) {
 }
 
 func TestIdleThreadIsTakenBackOnceByTheFleet(t *testing.T) {
+	t.Parallel()
 	clock := fakeclock.New(fakeclock.Start)
 	f := newFleet(t, fleetOptions{rules: returnRules, now: clock.Now})
 	f.replicas[2].mustPost(t, envelope(textEvent("u1", nextMID(), "agent")))
@@ -425,6 +429,7 @@ func TestIdleThreadIsTakenBackOnceByTheFleet(t *testing.T) {
 }
 
 func TestIdleThreadIsTakenBackOnceAfterItsHolderLeft(t *testing.T) {
+	t.Parallel()
 	clock := fakeclock.New(fakeclock.Start)
 	f := newFleet(t, fleetOptions{rules: returnRules, now: clock.Now})
 	f.replicas[0].mustPost(t, envelope(textEvent("u1", nextMID(), "agent")))
@@ -450,6 +455,7 @@ func TestIdleThreadIsTakenBackOnceAfterItsHolderLeft(t *testing.T) {
 }
 
 func TestCrashedReplicasEventsAreHandledAfterTakeover(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: echoRules, leaseTTL: time.Second})
 	// The Graph API hangs: every replica is in the middle of its events.
 	clear := f.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Answer{Hang: true})
@@ -507,6 +513,7 @@ func inOrder(texts []string, n int) error {
 }
 
 func TestRedisRestartUnderLoadLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: echoRules, redis: redistest.Options{AppendFsyncAlways: true}})
 	type sent struct{ user, text string }
 	var (
@@ -570,6 +577,7 @@ func TestRedisRestartUnderLoadLosesNothingAcknowledged(t *testing.T) {
 }
 
 func TestDeadLetterReplayedFromAnotherReplica(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, fleetOptions{rules: echoRules})
 	f.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages, User: "u1"}, fakegraph.Fail(400, 100, 0))
 	f.replicas[0].mustPost(t, envelope(textEvent("u1", nextMID(), "hello")))

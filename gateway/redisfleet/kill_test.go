@@ -155,6 +155,7 @@ func heldBy(t *testing.T, procs []*process) map[*process]float64 {
 // with SIGKILL, and checks that the other two take its partitions over and
 // answer every acknowledged message.
 func TestKill9OfAReplicaWhileTheGraphAPIHangs(t *testing.T) {
+	t.Parallel()
 	if threadgateBin == "" {
 		t.Skip("-short: the threadgate binary is not built")
 	}
