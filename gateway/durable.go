@@ -197,13 +197,14 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		p := ev.Progress
 		p.StepsDone = n
 		p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
+		// The step is done: this process knows it even when the store
+		// does not, so a retry here does not run it again (the next write
+		// of progress records it). Only a restart may run it once more.
+		ev.Progress = p
 		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
-			// The step is done; if this is lost, it may run once more.
 			h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
 			g.storeDown.Store(true)
-			return
 		}
-		ev.Progress = p
 	}
 	if ev.ReplayOf != 0 && resumed {
 		// A replayed plan is older than the conversation: its steps are

@@ -1,0 +1,63 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/threadgate/threadgate/internal/fakegraph"
+	"github.com/threadgate/threadgate/internal/poll"
+	"github.com/threadgate/threadgate/store"
+	"github.com/threadgate/threadgate/store/memstore"
+)
+
+const twoReplies = `version: 1
+rules:
+  - name: two
+    do:
+      - reply: "one"
+      - reply: "two"
+`
+
+// flakyProgress fails the first write of progress that records n steps
+// done.
+type flakyProgress struct {
+	store.Store
+	mu     sync.Mutex
+	n      int
+	failed bool
+}
+
+func (f *flakyProgress) Progress(ctx context.Context, seq uint64, p store.Progress) error {
+	f.mu.Lock()
+	fail := !f.failed && p.StepsDone == f.n
+	if fail {
+		f.failed = true
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("disk hiccup")
+	}
+	return f.Store.Progress(ctx, seq, p)
+}
+
+// A step succeeded but the store could not record it; the next step fails
+// and is retried in the same process: the step that succeeded must not run
+// again (the process knows it ran).
+func TestRetryDoesNotRepeatAStepWhoseProgressWasNotRecorded(t *testing.T) {
+	t.Parallel()
+	fs := &flakyProgress{Store: memstore.New(store.Options{}), n: 1}
+	d := newDurable(t, durableOptions{rules: twoReplies, store: fs})
+	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Answer{}, fakegraph.Fail(500, 2, 0))
+	d.mustPost(envelope("messaging", textEvent("p1", "hi")))
+	got := d.out.waitDelivered(t, "p1", 2)
+	poll.Until(t, "the event completed", func() bool {
+		st, err := fs.Stats(context.Background())
+		return err == nil && st.Pending == 0
+	})
+	if got = d.out.of("p1"); fmt.Sprint(got) != "[one two]" {
+		t.Fatalf("p1 got %q, want [one two]: a step that succeeded ran again", got)
+	}
+}
