@@ -397,8 +397,18 @@ func panicText(r any) string {
 }
 
 // storeFailed logs a store failure, marks the gateway not ready, and has
-// the lane try again a little later.
+// the lane try again a little later. An event no longer pending
+// (ErrNotFound: a write that was made but not confirmed, then retried) is
+// done: trying again would hold its lane forever.
 func (g *Gateway) storeFailed(h *handling, what string, err error) Verdict {
+	if errors.Is(err, store.ErrNotFound) {
+		log := g.log.Warn
+		if h != nil {
+			log = h.log.Warn
+		}
+		log("the event is no longer pending: done", "while", what, "error", err.Error())
+		return Done
+	}
 	g.storeDown.Store(true)
 	if h != nil {
 		h.log.Error("store failed, will retry", "while", what, "error", err.Error())

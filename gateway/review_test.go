@@ -61,3 +61,37 @@ func TestRetryDoesNotRepeatAStepWhoseProgressWasNotRecorded(t *testing.T) {
 		t.Fatalf("p1 got %q, want [one two]: a step that succeeded ran again", got)
 	}
 }
+
+// lostReply completes an event, then answers with an error the first time,
+// as a store whose reply was lost after the write (a dropped connection to
+// Redis) does.
+type lostReply struct {
+	store.Store
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *lostReply) Complete(ctx context.Context, seq uint64, c store.Completion) error {
+	err := l.Store.Complete(ctx, seq, c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && !l.lost {
+		l.lost = true
+		return errors.New("connection reset after the write")
+	}
+	return err
+}
+
+// A completion the store made but could not confirm is retried; the retry
+// finds the event gone (ErrNotFound): the event is done, and the user's
+// lane goes on instead of retrying it forever.
+func TestLaneGoesOnWhenARetriedCompletionFindsTheEventGone(t *testing.T) {
+	t.Parallel()
+	ls := &lostReply{Store: memstore.New(store.Options{})}
+	d := newDurable(t, durableOptions{store: ls})
+	d.mustPost(envelope("messaging", textEvent("c1", "first")))
+	d.mustPost(envelope("messaging", textEvent("c1", "second")))
+	if got := d.out.waitDelivered(t, "c1", 2); fmt.Sprint(got) != "[[bot] first [bot] second]" {
+		t.Fatalf("c1 got %q", got)
+	}
+}
