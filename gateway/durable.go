@@ -262,6 +262,12 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	h.rec = &plan{Version: planVersion, Time: h.start, State: before, Settings: h.settings}
 	st, effects := conversation.Handle(before, cev, h.start, h.settings)
 	h.run(ctx, st, effects)
+	if ctx.Err() != nil {
+		// Shutting down: the lookups (owner, profile) were cancelled, not
+		// answered. A plan built on them would be replayed after the
+		// restart as if the platform had said so; decide afresh then.
+		return nil, RetryAfter(0), false
+	}
 	if h.halt != nil {
 		f := store.Failure{Rule: h.halt.rule, Step: h.halt.index, Error: h.halt.err.Error()}
 		return nil, g.deadLetter(wctx, ev, h, f, store.Completion{}, ReasonCorrupt), false

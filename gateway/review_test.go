@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"testing"
 
+	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
+	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/store"
 	"github.com/threadgate/threadgate/store/memstore"
 )
@@ -93,5 +96,59 @@ func TestLaneGoesOnWhenARetriedCompletionFindsTheEventGone(t *testing.T) {
 	d.mustPost(envelope("messaging", textEvent("c1", "second")))
 	if got := d.out.waitDelivered(t, "c1", 2); fmt.Sprint(got) != "[[bot] first [bot] second]" {
 		t.Fatalf("c1 got %q", got)
+	}
+}
+
+const readsOwner = `version: 1
+apps: {page_inbox: 263902037430900}
+rules:
+  - name: who
+    match: {event: request_thread_control}
+    when: 'owner != "page_inbox"'
+    do: [reply: "owner is {{ .Owner }}"]
+`
+
+// hangingOwner asks who owns a thread and gets no answer until the call is
+// cancelled.
+type hangingOwner struct {
+	*delivered
+	asked chan struct{}
+	once  sync.Once
+}
+
+func (h *hangingOwner) ThreadOwner(ctx context.Context, _ messenger.Recipient) (string, error) {
+	h.once.Do(func() { close(h.asked) })
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// The grace period ends while an event is being decided (its owner lookup
+// hangs): the cancelled lookup is not an answer, so no plan built on it is
+// recorded; the event is decided afresh after the next start.
+func TestShutdownDoesNotRecordAPlanDecidedOnCancelledLookups(t *testing.T) {
+	t.Parallel()
+	ms := memstore.New(store.Options{})
+	var ho *hangingOwner
+	d := newDurable(t, durableOptions{rules: readsOwner, store: ms, tweak: func(c *gateway.Config) {
+		ho = &hangingOwner{delivered: c.Platform.(*delivered), asked: make(chan struct{})}
+		c.Platform = ho
+	}})
+	d.mustPost(envelope("messaging", requestEvent("o1", pageInboxID)))
+	select {
+	case <-ho.asked:
+	case <-time.After(poll.Timeout):
+		t.Fatalf("the owner was never asked:\n%s", d.logs.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: the workers are cancelled at once
+	if err := d.gw.Drain(ctx); !errors.Is(err, gateway.ErrGraceOver) {
+		t.Fatalf("Drain = %v, want ErrGraceOver", err)
+	}
+	pending, err := ms.Pending(context.Background())
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending = %d events, %v; want the event left", len(pending), err)
+	}
+	if p := pending[0].Progress.Plan; len(p) != 0 {
+		t.Fatalf("a plan was recorded with the cancelled lookup as the owner's answer: %s", p)
 	}
 }
