@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/threadgate/threadgate/gateway"
 	"github.com/threadgate/threadgate/internal/fakegraph"
