@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
@@ -452,6 +453,18 @@ func graphAttrs(err error) []any {
 	return []any{"http_status", ge.HTTPStatus, "code", ge.Code, "subcode", ge.Subcode, "fbtrace_id", ge.FBTraceID}
 }
 
+// abandonedKey names an abandoned event in the shutdown's log: its mid, or
+// for an event without one (handover events) its dedup tuple with the
+// sender tag in place of the raw user ID.
+func (g *Gateway) abandonedKey(in messenger.Incoming) string {
+	ev := in.Event
+	key := dedupKey(in.PageID.String(), ev)
+	if strings.HasPrefix(key, "m:") || strings.HasPrefix(key, "p:") {
+		return key
+	}
+	return fmt.Sprintf("%s:%s:%s:%d:%s", ev.Kind(), in.PageID, g.senderTag(userOf(ev)), int64(ev.Timestamp), handoverApp(ev))
+}
+
 // logAbandoned logs what Drain left unhandled: by mid when the store does
 // not outlive the process.
 func (g *Gateway) logAbandoned(jobs []Job) {
@@ -464,7 +477,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 		}
 		n++
 		if in, err := eventOf(&ev.Event, ev.in); err == nil {
-			mids = append(mids, dedupKey(in.PageID.String(), in.Event))
+			mids = append(mids, g.abandonedKey(in))
 		}
 	}
 	if n == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/store"
 	"github.com/threadgate/threadgate/store/memstore"
 )
@@ -99,7 +101,7 @@ func TestLaneGoesOnWhenARetriedCompletionFindsTheEventGone(t *testing.T) {
 	}
 }
 
-const readsOwner = `version: 1
+const readsOwnerRules = `version: 1
 apps: {page_inbox: 263902037430900}
 rules:
   - name: who
@@ -129,7 +131,7 @@ func TestShutdownDoesNotRecordAPlanDecidedOnCancelledLookups(t *testing.T) {
 	t.Parallel()
 	ms := memstore.New(store.Options{})
 	var ho *hangingOwner
-	d := newDurable(t, durableOptions{rules: readsOwner, store: ms, tweak: func(c *gateway.Config) {
+	d := newDurable(t, durableOptions{rules: readsOwnerRules, store: ms, tweak: func(c *gateway.Config) {
 		ho = &hangingOwner{delivered: c.Platform.(*delivered), asked: make(chan struct{})}
 		c.Platform = ho
 	}})
@@ -150,5 +152,32 @@ func TestShutdownDoesNotRecordAPlanDecidedOnCancelledLookups(t *testing.T) {
 	}
 	if p := pending[0].Progress.Plan; len(p) != 0 {
 		t.Fatalf("a plan was recorded with the cancelled lookup as the owner's answer: %s", p)
+	}
+}
+
+// At shutdown, a waiting handover event (it has no mid) is logged without
+// the user's raw ID: the logs show the sender tag unless raw IDs were
+// asked for.
+func TestDrainLogsAnAbandonedHandoverEventWithoutTheRawUserID(t *testing.T) {
+	t.Parallel()
+	slow := retry.Backoff{Base: time.Hour, Cap: time.Hour, Floor: 1}
+	const user = "9912345678901234"
+	d := newDurable(t, durableOptions{rules: readsOwnerRules, tweak: func(c *gateway.Config) {
+		c.Retry = retry.Policy{Transient: slow, RateLimited: slow, Budget: 2 * time.Hour}
+	}})
+	d.graph.Fault(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Fail(500, 2, 0))
+	d.mustPost(envelope("messaging", requestEvent(user, pageInboxID)))
+	poll.Until(t, "the retry scheduled", func() bool { return strings.Contains(d.logs.String(), "step failed, will retry") })
+	ctx, cancel := context.WithTimeout(context.Background(), poll.Timeout)
+	defer cancel()
+	if err := d.gw.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := d.logs.String()
+	if !strings.Contains(logs, "events abandoned") {
+		t.Fatalf("the abandoned event was not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, user) {
+		t.Errorf("the raw user ID reached the logs:\n%s", logs)
 	}
 }
