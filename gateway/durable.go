@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/threadgate/threadgate/conversation"
@@ -211,17 +212,18 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		p := ev.Progress
 		p.StepsDone = n
 		p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
+		// The step is done: this process knows it even when the store
+		// does not, so a retry here does not run it again (the next write
+		// of progress records it). Only a restart may run it once more.
+		ev.Progress = p
 		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
 			if g.fenced(wctx, err) {
 				h.log.Info("another replica took the lane over; it handles the event from its recorded progress", "seq", ev.Seq)
 				return
 			}
-			// The step is done; if this is lost, it may run once more.
 			h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
 			g.storeDown.Store(true)
-			return
 		}
-		ev.Progress = p
 	}
 	if ev.ReplayOf != 0 && resumed {
 		// A replayed plan is older than the conversation: its steps are
@@ -279,6 +281,12 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	h.rec = &plan{Version: planVersion, Time: h.start, State: before, Settings: h.settings}
 	st, effects := conversation.Handle(before, cev, h.start, h.settings)
 	h.run(ctx, st, effects)
+	if ctx.Err() != nil {
+		// Shutting down: the lookups (owner, profile) were cancelled, not
+		// answered. A plan built on them would be replayed after the
+		// restart as if the platform had said so; decide afresh then.
+		return nil, RetryAfter(0), false
+	}
 	if h.halt != nil {
 		f := store.Failure{Rule: h.halt.rule, Step: h.halt.index, Error: h.halt.err.Error()}
 		return nil, g.deadLetter(wctx, ev, h, f, store.Completion{}, ReasonCorrupt), false
@@ -470,6 +478,18 @@ func graphAttrs(err error) []any {
 	return []any{"http_status", ge.HTTPStatus, "code", ge.Code, "subcode", ge.Subcode, "fbtrace_id", ge.FBTraceID}
 }
 
+// abandonedKey names an abandoned event in the shutdown's log: its mid, or
+// for an event without one (handover events) its dedup tuple with the
+// sender tag in place of the raw user ID.
+func (g *Gateway) abandonedKey(in messenger.Incoming) string {
+	ev := in.Event
+	key := dedupKey(in.PageID.String(), ev)
+	if strings.HasPrefix(key, "m:") || strings.HasPrefix(key, "p:") {
+		return key
+	}
+	return fmt.Sprintf("%s:%s:%s:%d:%s", ev.Kind(), in.PageID, g.senderTag(userOf(ev)), int64(ev.Timestamp), handoverApp(ev))
+}
+
 // logAbandoned logs what Drain left unhandled: by mid when the store does
 // not outlive the process.
 func (g *Gateway) logAbandoned(jobs []Job) {
@@ -482,7 +502,7 @@ func (g *Gateway) logAbandoned(jobs []Job) {
 		}
 		n++
 		if in, err := eventOf(&ev.Event, ev.in); err == nil {
-			mids = append(mids, dedupKey(in.PageID.String(), in.Event))
+			mids = append(mids, g.abandonedKey(in))
 		}
 	}
 	if n == 0 {
