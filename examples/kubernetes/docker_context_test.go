@@ -12,7 +12,6 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
-	"github.com/threadgate/threadgate/internal/testbinary"
 )
 
 // dockerignore returns Docker's own matcher for the repository's
@@ -140,24 +139,18 @@ func buildInputs(t *testing.T, where, dir string) []string {
 	return strings.Fields(strings.ReplaceAll(string(out), " ", "/"))
 }
 
-// TestDockerBuildContextBuildsTheBinary stands in for `docker build`,
-// which needs a Docker engine this machine does not have. It lays out the
-// build context as .dockerignore leaves it (with Docker's own pattern
-// matcher), checks with `go list` that the context holds every file the
+// TestDockerBuildContextHoldsTheBuild stands in for `docker build`, which
+// needs a Docker engine this machine does not have. It lays out the build
+// context as .dockerignore leaves it (with Docker's own pattern matcher)
+// and checks with `go list` that the context holds every file the
 // Dockerfile's build compiles or embeds (CGO_ENABLED=0, linux: the file
-// set that build sees), builds the binary in the context and checks that
-// it runs and accepts the rules file the image ships.
+// set that build sees). TestDockerfile checks the Dockerfile's own flags.
 //
-// The build in the context takes the settings of this test binary
-// (testbinary.Build) rather than the Dockerfile's -trimpath and
-// CGO_ENABLED=0, so that it reuses the dependencies `go test` compiled
-// instead of compiling them all again; TestDockerfile checks the
-// Dockerfile's own flags, and the go list check covers the files that
-// CGO_ENABLED=0 selects.
-func TestDockerBuildContextBuildsTheBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the threadgate binary; skipped with -short")
-	}
+// It does not compile the context: a build in another directory shares
+// nothing with what `go test` compiled (the paths differ), which cost 15 s
+// of the test command for what the file check already proves, since the
+// same files build in the repository.
+func TestDockerBuildContextHoldsTheBuild(t *testing.T) {
 	t.Parallel()
 	ctxDir := buildContext(t)
 	for _, gone := range []string{".git", "docs", "Dockerfile", "examples/kubernetes"} {
@@ -174,17 +167,5 @@ func TestDockerBuildContextBuildsTheBinary(t *testing.T) {
 		if !slices.Contains(inContext, f) {
 			t.Errorf("the build context lacks %s, which the Docker build reads", f)
 		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	bin := filepath.Join(t.TempDir(), "threadgate")
-	if err := testbinary.Build(ctxDir, "./cmd/threadgate", bin); err != nil {
-		t.Fatalf("the build context does not build: %v", err)
-	}
-	out, err := exec.Command(bin, "check", filepath.Join(ctxDir, "examples", "rules.yaml")).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok") {
-		t.Fatalf("threadgate check on the image's rules: %v\n%s", err, out)
 	}
 }
