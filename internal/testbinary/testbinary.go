@@ -1,6 +1,6 @@
 // Package testbinary builds a main package for tests that run it as a
-// child process, such as the load tool's smoke run and the check of the
-// Docker build context.
+// child process, such as the load tool's smoke run, the durability tests
+// and the replicas' kill test.
 //
 // It builds with the settings the running test binary was built with
 // (-race, -tags, -trimpath, -gcflags, CGO_ENABLED), so the build reuses
@@ -14,7 +14,9 @@
 // package. Built with -race, the child process also runs under the race
 // detector, which then checks the real binary too.
 //
-// Build once per test binary, in TestMain:
+// Main builds in TestMain, once per run of the test command for all the
+// packages that ask for the same binary (the build is kept under the
+// temporary directory, keyed by the settings and the module's sources):
 //
 //	var threadgateBin string
 //
@@ -24,13 +26,19 @@
 package testbinary
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -107,18 +115,121 @@ func Main(m *testing.M, pkg string, bin *string) {
 func run(m *testing.M, pkg string, bin *string) int {
 	flag.Parse() // for -short; m.Run would parse the flags later
 	if !testing.Short() {
-		dir, err := os.MkdirTemp("", "testbinary")
+		out, err := shared(pkg)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "testbinary:", err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, filepath.Base(filepath.Clean(pkg)))
-		if err := Build("", pkg, out); err != nil {
 			fmt.Fprintln(os.Stderr, "testbinary: building", pkg+":", err)
 			return 1
 		}
 		*bin = out
 	}
 	return m.Run()
+}
+
+// shared returns the binary of pkg built with this test binary's settings,
+// building it once for every test package of one run: the binary is kept
+// under the temporary directory, named by a hash of the settings and of
+// every source file of the module (any change to the code is a new build),
+// and a lock keeps two packages that start at once from linking it twice.
+// Other builds of the binary left there are removed.
+func shared(pkg string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	key, err := sourceKey(root, pkg)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Join(os.TempDir(), "threadgate-testbinary")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(base, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	out := filepath.Join(base, key, filepath.Base(filepath.Clean(pkg)))
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if entries, err := os.ReadDir(base); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && e.Name() != key {
+				os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	tmp := out + ".tmp"
+	if err := Build("", pkg, tmp); err != nil {
+		return "", err
+	}
+	return out, os.Rename(tmp, out)
+}
+
+// moduleRoot is the directory of the go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// sourceKey hashes what a build of pkg depends on in this run: the build
+// settings, the Go version, the package's path from the module root, and
+// every file of the module but tests, test data and hidden directories.
+func sourceKey(root, pkg string) (string, error) {
+	h := sha256.New()
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(root, filepath.Join(wd, pkg))
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintln(h, runtime.Version(), runtime.GOOS, runtime.GOARCH, rel, strings.Join(Flags(), " "), strings.Join(env()[len(os.Environ()):], " "))
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (name == "testdata" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, "_test.go") || !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", strings.TrimPrefix(path, root), len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
