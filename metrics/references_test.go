@@ -562,22 +562,8 @@ func TestDashboard(t *testing.T) {
 	// the dead-letter and store metrics of issue 11, whose panels come with
 	// the operator's side of it (branch g2-ops): remove them from this list
 	// with the panels.
-	notYet := map[string]bool{
-		"threadgate_dead_letters_total": true, "threadgate_panics_recovered_total": true,
-		"threadgate_store_pending_events": true, "threadgate_store_pending_bytes": true,
-		"threadgate_store_dead_letters": true, "threadgate_store_dead_letters_evicted_total": true,
-		"threadgate_store_conversation_states": true,
-		// The Redis and fleet metrics of issue 12 (branch w-redis2): their
-		// panels are added once the dashboard of g2-ops is merged, to
-		// avoid two edits of the same JSON.
-		"threadgate_redis_command_duration_seconds": true, "threadgate_redis_command_errors_total": true,
-		"threadgate_fleet_partitions_held": true, "threadgate_fleet_replicas": true,
-		"threadgate_fleet_partitions_acquired_total": true, "threadgate_fleet_partitions_taken_over_total": true,
-		"threadgate_fleet_partitions_lost_total": true, "threadgate_fleet_partitions_released_total": true,
-		"threadgate_fleet_consumer_errors_total": true,
-	}
 	for _, name := range s.Names() {
-		if strings.HasPrefix(name, "threadgate_") && name != "threadgate_metrics_label_overflow_total" && name != "threadgate_rules_info" && !notYet[name] &&
+		if strings.HasPrefix(name, "threadgate_") && name != "threadgate_metrics_label_overflow_total" && name != "threadgate_rules_info" &&
 			!used[name] && !used[name+"_bucket"] {
 			t.Errorf("the dashboard shows no %s", name)
 		}
