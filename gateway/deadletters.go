@@ -116,9 +116,21 @@ func (g *Gateway) listDeadLetters(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"dead_letters": dls, "count": len(dls)})
 }
 
+// ErrShuttingDown is returned by Replay once Drain has begun: the dead
+// letter stays where it is.
+var ErrShuttingDown = errors.New("gateway: shutting down")
+
 // Replay puts a dead letter back in its lane: the remaining steps of its
 // plan run.
 func (g *Gateway) Replay(ctx context.Context, id uint64) (store.Event, error) {
+	// A replay is taken like a webhook: not once the gateway is shutting
+	// down, when its queue would not run it (the memory store would then
+	// lose it at exit).
+	g.intake.RLock()
+	defer g.intake.RUnlock()
+	if g.closing {
+		return store.Event{}, ErrShuttingDown
+	}
 	ev, err := g.store.Replay(ctx, id)
 	if err != nil {
 		return store.Event{}, err
@@ -220,6 +232,8 @@ func adminStatus(err error) (int, string) {
 		return http.StatusNotFound, "no such dead letter"
 	case errors.Is(err, store.ErrFull):
 		return http.StatusServiceUnavailable, "the store is full: too many events pending, try again later"
+	case errors.Is(err, ErrShuttingDown):
+		return http.StatusServiceUnavailable, "the gateway is shutting down: replay after it restarts"
 	}
 	return http.StatusServiceUnavailable, "the store failed: " + err.Error()
 }
