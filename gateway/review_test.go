@@ -57,12 +57,12 @@ func TestRetryDoesNotRepeatAStepWhoseProgressWasNotRecorded(t *testing.T) {
 	d := newDurable(t, durableOptions{rules: twoReplies, store: fs})
 	d.graph.Script(fakegraph.Match{Path: fakegraph.PathMessages}, fakegraph.Answer{}, fakegraph.Fail(500, 2, 0))
 	d.mustPost(envelope("messaging", textEvent("p1", "hi")))
-	got := d.out.waitDelivered(t, "p1", 2)
+	d.out.waitDelivered(t, "p1", 2)
 	poll.Until(t, "the event completed", func() bool {
 		st, err := fs.Stats(context.Background())
 		return err == nil && st.Pending == 0
 	})
-	if got = d.out.of("p1"); fmt.Sprint(got) != "[one two]" {
+	if got := d.out.of("p1"); fmt.Sprint(got) != "[one two]" {
 		t.Fatalf("p1 got %q, want [one two]: a step that succeeded ran again", got)
 	}
 }
