@@ -45,16 +45,23 @@ type object struct {
 	node *yaml.Node
 }
 
-// loadObjects decodes every document of every manifest of the directory.
+// loadObjects decodes every document of every manifest of this directory.
 func loadObjects(t *testing.T) []object {
 	t.Helper()
-	files, err := filepath.Glob("*.yaml")
+	return loadObjectsIn(t, ".")
+}
+
+// loadObjectsIn decodes every document of every manifest of dir but its
+// kustomization.yaml.
+func loadObjectsIn(t *testing.T, dir string) []object {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var objs []object
 	for _, f := range files {
-		if f == "kustomization.yaml" {
+		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
 		data, err := os.ReadFile(f)
@@ -83,7 +90,7 @@ func loadObjects(t *testing.T) []object {
 				t.Errorf("%s:%d: a document without apiVersion, kind or metadata.name", f, n.Line)
 				continue
 			}
-			objs = append(objs, object{file: f, kind: head.Kind, name: head.Metadata.Name, node: &n})
+			objs = append(objs, object{file: filepath.Base(f), kind: head.Kind, name: head.Metadata.Name, node: &n})
 		}
 	}
 	return objs

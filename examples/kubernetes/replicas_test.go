@@ -2,8 +2,6 @@ package kubernetes_test
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,45 +25,7 @@ const replicasDir = "replicas"
 // replicas/.
 func loadReplicaObjects(t *testing.T) []object {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(replicasDir, "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []object
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var n yaml.Node
-			if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			var head struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-				Metadata   struct {
-					Name string `yaml:"name"`
-				} `yaml:"metadata"`
-			}
-			if err := n.Decode(&head); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if head.APIVersion == "" || head.Kind == "" || head.Metadata.Name == "" {
-				t.Errorf("%s:%d: a document without apiVersion, kind or metadata.name", f, n.Line)
-				continue
-			}
-			objs = append(objs, object{file: filepath.Base(f), kind: head.Kind, name: head.Metadata.Name, node: &n})
-		}
-	}
-	return objs
+	return loadObjectsIn(t, replicasDir)
 }
 
 // statefulSet is the part of a StatefulSet the tests read.
