@@ -20,6 +20,7 @@ import (
 	"github.com/threadgate/threadgate/internal/fakeclock"
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
+	"github.com/threadgate/threadgate/internal/syncbuf"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/store"
@@ -142,7 +143,7 @@ type durable struct {
 	out    *delivered
 	gw     *gateway.Gateway
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	counts *counts
 	cancel context.CancelFunc
 }
@@ -159,7 +160,7 @@ type durableOptions struct {
 
 func newDurable(t *testing.T, o durableOptions) *durable {
 	t.Helper()
-	d := &durable{t: t, graph: o.graph, logs: &syncBuffer{}, counts: &counts{deadLettered: map[string]int{}}}
+	d := &durable{t: t, graph: o.graph, logs: &syncbuf.Buffer{}, counts: &counts{deadLettered: map[string]int{}}}
 	if d.graph == nil {
 		d.graph = fakegraph.New(t, fakegraph.Options{})
 	}

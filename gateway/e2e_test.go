@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/syncbuf"
 
 	"github.com/threadgate/threadgate/conversation"
 	"github.com/threadgate/threadgate/engine"
@@ -40,27 +41,8 @@ type harness struct {
 	graph *fakegraph.Server
 	gw    *gateway.Gateway
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	stop  context.CancelFunc
-}
-
-// syncBuffer is a log sink that the gateway's goroutines write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func loadExampleRules(t *testing.T) *engine.Set {
@@ -74,7 +56,7 @@ func loadExampleRules(t *testing.T) *engine.Set {
 
 func newHarness(t *testing.T, set *engine.Set, tweak func(*gateway.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, graph: fakegraph.New(t, fakegraph.Options{Tokens: []string{testToken}, AppSecret: []byte(testSecret)}), logs: &syncBuffer{}}
+	h := &harness{t: t, graph: fakegraph.New(t, fakegraph.Options{Tokens: []string{testToken}, AppSecret: []byte(testSecret)}), logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := messenger.NewClient(messenger.Options{
 		BaseURL:     h.graph.BaseURL(),

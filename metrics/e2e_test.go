@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/syncbuf"
 
 	"github.com/gin-gonic/gin"
 	"github.com/threadgate/threadgate/actions"
@@ -92,24 +93,6 @@ func newGraph(t *testing.T) *fakegraph.Server {
 	return g
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // message builds one message event of a webhook.
 func message(user, mid, text string) string {
 	return fmt.Sprintf(`{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":1767225600000,"message":{"mid":%q,"text":%q}}`,
@@ -163,7 +146,7 @@ func TestEndToEnd(t *testing.T) {
 	graph := newGraph(t)
 
 	m := metrics.New(metrics.Options{})
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := messenger.NewClient(messenger.Options{
 		BaseURL:     graph.BaseURL(),

@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/syncbuf"
 
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
@@ -252,10 +253,11 @@ func TestServeSandboxStartsAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, logs bytes.Buffer
+	var stdout bytes.Buffer
+	var logs syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)), &stdout, io.Discard)
+		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), &stdout, io.Discard)
 	}()
 	base := "http://" + addr
 	waitHTTP(t, base+"/readyz")
@@ -319,17 +321,6 @@ func waitHTTP(t *testing.T, url string) {
 	})
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
 // Outside sandbox mode, / is a short text page and the sandbox API does not exist.
 func TestServeLiveModeHasNoPlayground(t *testing.T) {
 	t.Parallel()
@@ -385,9 +376,7 @@ func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var logs syncWriter
-	var buf bytes.Buffer
-	logs.w = &buf
+	var logs syncbuf.Buffer
 	go func() { done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard, io.Discard) }()
 	base := "http://" + addr
 	waitHTTP(t, base+"/readyz")
@@ -412,13 +401,11 @@ func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop after its grace period")
 	}
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	if !strings.Contains(buf.String(), "grace period over") {
-		t.Errorf("no log line says the grace period ran out:\n%s", buf.String())
+	if !strings.Contains(logs.String(), "grace period over") {
+		t.Errorf("no log line says the grace period ran out:\n%s", logs.String())
 	}
-	if !strings.Contains(buf.String(), "events abandoned") || !strings.Contains(buf.String(), `"m:m1"`) {
-		t.Errorf("no log line names the abandoned event by mid:\n%s", buf.String())
+	if !strings.Contains(logs.String(), "events abandoned") || !strings.Contains(logs.String(), `"m:m1"`) {
+		t.Errorf("no log line names the abandoned event by mid:\n%s", logs.String())
 	}
 }
 

@@ -1,37 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/syncbuf"
 )
 
 // served is a `serve` that a test runs in-process: its base URL and what
 // it logged.
 type served struct {
 	base string
-	mu   sync.Mutex
-	logs bytes.Buffer
+	logs syncbuf.Buffer
 	stop func() int
 }
 
-// Write collects the server's JSON log lines.
-func (s *served) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.Write(p)
-}
-
 // log returns everything logged so far.
-func (s *served) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
+func (s *served) log() string { return s.logs.String() }
 
 // startServe runs serve with cfg until the test ends (or Stop), and waits
 // until /readyz answers 200.
@@ -40,7 +29,9 @@ func startServe(t *testing.T, cfg *serveConfig) *served {
 	s := &served{base: "http://" + cfg.Addr}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(s, nil)), io.Discard, io.Discard) }()
+	go func() {
+		done <- runServer(ctx, cfg, slog.New(slog.NewJSONHandler(&s.logs, nil)), io.Discard, io.Discard)
+	}()
 	var once sync.Once
 	code := -1
 	s.stop = func() int {

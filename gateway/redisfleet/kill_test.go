@@ -2,7 +2,6 @@ package redisfleet_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/syncbuf"
 
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
@@ -34,25 +34,8 @@ type process struct {
 	name string
 	base string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *syncbuf.Buffer
 	exit chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -70,7 +53,7 @@ func freeAddr(t *testing.T) string {
 func startProcess(t *testing.T, name, rulesPath, redisURL string, graph *fakegraph.Server) *process {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &process{name: name, base: "http://" + addr, logs: &lockedBuffer{}, exit: make(chan error, 1)}
+	p := &process{name: name, base: "http://" + addr, logs: &syncbuf.Buffer{}, exit: make(chan error, 1)}
 	p.cmd = exec.Command(threadgateBin, "serve", "--addr", addr, "--rules", rulesPath, "--log-level", "warn", "--insecure-skip-signature")
 	p.cmd.Env = append(os.Environ(), "PAGE_ACCESS_TOKEN="+fleetToken, "GRAPH_API_URL="+graph.BaseURL(), "THREADGATE_REDIS_URL="+redisURL, "APP_SECRET=")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadgate/threadgate/internal/syncbuf"
+
 	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/internal/testbinary"
 	"github.com/threadgate/threadgate/messenger"
@@ -52,28 +54,9 @@ type gateway struct {
 	cmd    *exec.Cmd
 	url    string
 	addr   string
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's error, once done is closed
-}
-
-// syncBuffer is a bytes.Buffer safe to write from the process' output
-// copier while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // needBinary skips the test under -short, where TestMain built nothing.
@@ -122,7 +105,7 @@ func start(t *testing.T, graphURL, rulesPath string, flags ...string) *gateway {
 		"THREADGATE_LOG_FORMAT=json",
 		"THREADGATE_DATA_DIR=",
 	)
-	g := &gateway{cmd: cmd, url: "http://" + addr, addr: addr, stderr: &syncBuffer{}, done: make(chan struct{})}
+	g := &gateway{cmd: cmd, url: "http://" + addr, addr: addr, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = g.stderr
 	cmd.Stderr = g.stderr
 	if err := cmd.Start(); err != nil {
