@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/threadgate/threadgate/internal/loopback"
+
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
 )
@@ -59,7 +61,7 @@ func TestServeApplyProfile(t *testing.T) {
 		}
 	}
 	write(profileRules("Hello!", "v1"))
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", path, "--apply-profile"},
 		env(map[string]string{"PAGE_ACCESS_TOKEN": token, "APP_SECRET": secret, "GRAPH_API_URL": graph.BaseURL()}), io.Discard, false)
 	if err != nil {

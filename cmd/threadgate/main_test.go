@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/loopback"
 
 	"github.com/threadgate/threadgate/internal/syncbuf"
 
@@ -233,21 +234,12 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestServeSandboxStartsAndStopsCleanly runs the real server in sandbox
 // mode on the embedded rules, plays the echo case through the sandbox API,
 // scrapes /metrics, and stops it as SIGTERM would.
 func TestServeSandboxStartsAndStopsCleanly(t *testing.T) {
 	t.Chdir(t.TempDir()) // no rules.yaml here: the embedded default is used
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr}, env(nil), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +317,7 @@ func waitHTTP(t *testing.T, url string) {
 func TestServeLiveModeHasNoPlayground(t *testing.T) {
 	t.Parallel()
 	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{"live-token"}})
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
 		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
@@ -367,7 +359,7 @@ func TestServeGracePeriodOverExitsZeroAndLogsAbandoned(t *testing.T) {
 	t.Parallel()
 	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{"live-token"}})
 	graph.Fault(fakegraph.Match{}, fakegraph.Answer{Hang: true})
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--grace", "200ms", "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
 		"PAGE_ACCESS_TOKEN": "live-token", "APP_SECRET": "live-secret", "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
@@ -428,7 +420,7 @@ func TestServeRefusesABadDataDir(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseServe([]string{"--addr", freeAddr(t), "--data-dir", tt.dir, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(nil), io.Discard, false)
+			cfg, err := parseServe([]string{"--addr", loopback.FreeAddr(t), "--data-dir", tt.dir, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(nil), io.Discard, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/threadgate/threadgate/internal/loopback"
+
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/messenger"
 )
@@ -50,7 +52,7 @@ func TestServeManyPages(t *testing.T) {
 	if err := os.WriteFile(rulesPath, []byte("version: 1\nrules: [{name: echo, do: [echo: \"[bot] \"]}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", rulesPath}, env(map[string]string{
 		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": newSecret, "APP_SECRET_PREVIOUS": oldSecret, "GRAPH_API_URL": graph.BaseURL(),
 	}), io.Discard, false)
@@ -111,7 +113,7 @@ func TestServeRefusesBadPagesFile(t *testing.T) {
 	if err := os.WriteFile(rulesPath, []byte("version: 1\nrules: [{name: echo, do: [echo: x]}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseServe([]string{"--addr", freeAddr(t), "--rules", rulesPath}, env(map[string]string{
+	cfg, err := parseServe([]string{"--addr", loopback.FreeAddr(t), "--rules", rulesPath}, env(map[string]string{
 		"THREADGATE_PAGES_FILE": pagesPath, "APP_SECRET": "s",
 	}), io.Discard, false)
 	if err != nil {

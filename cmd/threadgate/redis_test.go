@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/threadgate/threadgate/internal/loopback"
+
 	"github.com/threadgate/threadgate/internal/fakegraph"
 	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/internal/redistest"
@@ -59,7 +61,7 @@ func TestServeRefusesAWrongRedisPassword(t *testing.T) {
 	t.Parallel()
 	redis := redistest.Start(t, redistest.Options{Password: "right"})
 	url := strings.Replace(redis.URL(), ":right@", ":wrong@", 1)
-	cfg, err := parseServe([]string{"--addr", freeAddr(t), "--redis-url", url, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
+	cfg, err := parseServe([]string{"--addr", loopback.FreeAddr(t), "--redis-url", url, "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
 		"PAGE_ACCESS_TOKEN": "t", "APP_SECRET": "s",
 	}), io.Discard, false)
 	if err != nil {
@@ -81,7 +83,7 @@ func TestServeOnRedisWaitsForRedisThenServes(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{})
 	redis.Stop()
 	graph := fakegraph.New(t, fakegraph.Options{Tokens: []string{"live-token"}})
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--insecure-skip-signature", "--rules", filepath.Join("..", "..", "examples", "rules.yaml")}, env(map[string]string{
 		"PAGE_ACCESS_TOKEN": "live-token", "GRAPH_API_URL": graph.BaseURL(), "THREADGATE_REDIS_URL": redis.URL(),
 	}), io.Discard, false)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/threadgate/threadgate/internal/loopback"
+
 	"github.com/threadgate/threadgate/internal/poll"
 	"github.com/threadgate/threadgate/reload"
 )
@@ -114,7 +116,7 @@ func TestServeReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte(replyRules("v1")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg, err := parseServe([]string{"--addr", addr, "--rules", path}, env(nil), io.Discard, false)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package redisfleet_test
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/loopback"
 
 	"github.com/threadgate/threadgate/internal/syncbuf"
 
@@ -38,21 +39,11 @@ type process struct {
 	exit chan error
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess starts `threadgate serve` on Redis, against the fake Graph
 // API.
 func startProcess(t *testing.T, name, rulesPath, redisURL string, graph *fakegraph.Server) *process {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	p := &process{name: name, base: "http://" + addr, logs: &syncbuf.Buffer{}, exit: make(chan error, 1)}
 	p.cmd = exec.Command(threadgateBin, "serve", "--addr", addr, "--rules", rulesPath, "--log-level", "warn", "--insecure-skip-signature")
 	p.cmd.Env = append(os.Environ(), "PAGE_ACCESS_TOKEN="+fleetToken, "GRAPH_API_URL="+graph.BaseURL(), "THREADGATE_REDIS_URL="+redisURL, "APP_SECRET=")

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/threadgate/threadgate/internal/loopback"
 
 	"github.com/threadgate/threadgate/internal/syncbuf"
 
@@ -67,18 +68,6 @@ func needBinary(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // writeRules writes a rules file into a new temporary directory.
 func writeRules(t *testing.T, rules string) string {
 	t.Helper()
@@ -95,7 +84,7 @@ func writeRules(t *testing.T, rules string) string {
 // ends, and its log is shown when the test failed.
 func start(t *testing.T, graphURL, rulesPath string, flags ...string) *gateway {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	args := append([]string{"serve", "--rules", rulesPath, "--addr", addr, "--log-level", "warn", "--watch", "off"}, flags...)
 	cmd := exec.Command(threadgateBin, args...)
 	cmd.Env = append(os.Environ(),
