@@ -168,21 +168,27 @@ func (p *Profile) FieldJSON(field string) json.RawMessage {
 // Only returns a copy of the profile holding only the given fields.
 func (p *Profile) Only(fields []string) Profile {
 	var out Profile
+	out.Set(*p, fields)
+	return out
+}
+
+// Set gives the given fields (of ProfileFields) of p the values they have
+// in src: a field src does not set is cleared. Other names are ignored.
+func (p *Profile) Set(src Profile, fields []string) {
 	for _, f := range fields {
 		switch f {
 		case FieldGetStarted:
-			out.GetStarted = p.GetStarted
+			p.GetStarted = src.GetStarted
 		case FieldGreeting:
-			out.Greeting = p.Greeting
+			p.Greeting = src.Greeting
 		case FieldIceBreakers:
-			out.IceBreakers = p.IceBreakers
+			p.IceBreakers = src.IceBreakers
 		case FieldPersistentMenu:
-			out.PersistentMenu = p.PersistentMenu
+			p.PersistentMenu = src.PersistentMenu
 		case FieldCommands:
-			out.Commands = p.Commands
+			p.Commands = src.Commands
 		}
 	}
-	return out
 }
 
 // Postbacks returns every postback payload the profile can send: Get

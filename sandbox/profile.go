@@ -108,21 +108,11 @@ func (e *Emulator) graphMessengerProfile(method string, p params) (any, *graphEr
 		}
 		gerr := e.updateProfile(func(next *messenger.Profile) *graphError {
 			for _, f := range fields {
-				switch f {
-				case messenger.FieldGetStarted:
-					next.GetStarted = nil
-				case messenger.FieldGreeting:
-					next.Greeting = nil
-				case messenger.FieldIceBreakers:
-					next.IceBreakers = nil
-				case messenger.FieldPersistentMenu:
-					next.PersistentMenu = nil
-				case messenger.FieldCommands:
-					next.Commands = nil
-				default:
+				if _, ok := profileFields[f]; !ok {
 					return errParam("param fields: unknown field " + f)
 				}
 			}
+			next.Set(messenger.Profile{}, fields)
 			return nil
 		})
 		if gerr != nil {
