@@ -3,6 +3,8 @@ package conversation
 import (
 	"time"
 	"unicode/utf8"
+
+	"github.com/threadgate/threadgate/messenger"
 )
 
 // OwnerKind says who owns a thread.
@@ -165,9 +167,7 @@ const (
 // messages beyond the bounds dropped; a message longer than the whole budget
 // is cut. It never writes into list's array.
 func appendTranscript(list []string, s string) []string {
-	if utf8.RuneCountInString(s) > MaxTranscriptRunes {
-		s = string([]rune(s)[:MaxTranscriptRunes])
-	}
+	s = messenger.Truncate(s, MaxTranscriptRunes)
 	list = appendBounded(list, s, MaxTranscriptMessages)
 	total := 0
 	for _, m := range list {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/threadgate/threadgate/actions"
 	"github.com/threadgate/threadgate/conversation"
@@ -197,14 +196,7 @@ func (c *carrier) SendMessage(ctx context.Context, to messenger.Recipient, msg *
 	c.used = true
 	m := *msg // steps may share their messages: never modify them
 	if c.metadata != "" && m.Metadata == "" {
-		m.Metadata = truncateRunes(c.metadata, maxSendMetadata)
+		m.Metadata = messenger.Truncate(c.metadata, maxSendMetadata)
 	}
 	return c.cs.SendMessageWithControl(ctx, to, &m, c.control)
-}
-
-func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n])
 }

@@ -287,7 +287,7 @@ func Decode(body []byte) (*Webhook, error) {
 		for _, list := range [][]Event{w.Entry[i].Messaging, w.Entry[i].Standby} {
 			for j := range list {
 				if m := list[j].Message; m != nil && len(m.Text) > MaxInboundText {
-					m.Text = truncateText(m.Text, MaxInboundText)
+					m.Text = Truncate(m.Text, MaxInboundText)
 				}
 			}
 		}
@@ -300,9 +300,10 @@ func Decode(body []byte) (*Webhook, error) {
 // cut, and a queued event stays small whatever a body holds.
 const MaxInboundText = 20000
 
-// truncateText returns s cut to at most n characters, in a string of its
-// own: a slice of s would keep all of s in memory.
-func truncateText(s string, n int) string {
+// Truncate returns s cut to at most n characters (Unicode code points, as
+// the platform counts them), in a string of its own: a slice of s would
+// keep all of s in memory.
+func Truncate(s string, n int) string {
 	count := 0
 	for i := range s {
 		if count == n {
