@@ -100,12 +100,5 @@ func (h Handover) PageName(pageID string) string {
 func (s *Set) ReadsUser() bool { return s.readsUser }
 
 // ReadsOwner reports whether any rule of the set reads the thread's owner
-// (see Rule.ReadsOwner).
-func (s *Set) ReadsOwner() bool {
-	for _, r := range s.rules {
-		if r.ReadsOwner {
-			return true
-		}
-	}
-	return false
-}
+// (see Rule.ReadsOwner). It is computed when the set is built.
+func (s *Set) ReadsOwner() bool { return s.readsOwner }

@@ -14,8 +14,9 @@ type Set struct {
 	handover Handover
 	appNames map[string]string // app ID → name
 	index    index
-	// readsUser is true when a template of a rule reads .User.
-	readsUser bool
+	// readsUser is true when a template of a rule reads .User, readsOwner
+	// when a rule reads the thread's owner.
+	readsUser, readsOwner bool
 }
 
 type index struct {
@@ -33,10 +34,8 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover
 		s.appNames[id] = name
 	}
 	for _, r := range rules {
-		if actions.ReadsUser(r.Actions) {
-			s.readsUser = true
-			break
-		}
+		s.readsUser = s.readsUser || actions.ReadsUser(r.Actions)
+		s.readsOwner = s.readsOwner || r.ReadsOwner
 	}
 	s.index.byField = map[Field]map[string][]int{}
 	for i, r := range rules {

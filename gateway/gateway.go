@@ -179,8 +179,6 @@ type Gateway struct {
 	// timers watches the threads other apps hold, for
 	// handover.return_after_idle (returns.go).
 	timers *returnTimers
-	// ownerNeed caches whether the rules in force read the owner.
-	ownerNeed atomic.Pointer[ownerNeed]
 	// acquired is the source's Acquired when the timer last looked for
 	// the threads to watch in the lanes held (fleet mode).
 	acquired atomic.Uint64

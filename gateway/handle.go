@@ -211,7 +211,7 @@ func (g *Gateway) settings(set *engine.Set) conversation.Settings {
 		s.RulesLoaded = true
 		s.Handover = set.Handover()
 		s.Apps = set.Apps()
-		s.ReadsOwner = g.readsOwner(set)
+		s.ReadsOwner = set.ReadsOwner()
 	}
 	return s
 }
@@ -454,23 +454,6 @@ func (h *handling) reportStep(s actions.Step, err error) {
 		ar.Error = err.Error()
 	}
 	h.rep.Actions = append(h.rep.Actions, ar)
-}
-
-// readsOwner reports whether a rule of set reads the owner; the answer is
-// computed once per rule set.
-func (g *Gateway) readsOwner(set *engine.Set) bool {
-	if n := g.ownerNeed.Load(); n != nil && n.set == set {
-		return n.needs
-	}
-	n := &ownerNeed{set: set, needs: set.ReadsOwner()}
-	g.ownerNeed.Store(n)
-	return n.needs
-}
-
-// ownerNeed caches, for one rule set, whether a rule reads the owner.
-type ownerNeed struct {
-	set   *engine.Set
-	needs bool
 }
 
 func (g *Gateway) rules() *engine.Set {
