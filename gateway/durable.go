@@ -94,6 +94,10 @@ type pendingEvent struct {
 	// ctx is the delivery's context in fleet mode (Config.Source), nil
 	// otherwise.
 	ctx context.Context
+	// plan is the event's plan once this process decided or decoded it:
+	// a retry replays it without decoding, and a plan not written yet
+	// (Progress.Plan empty) is still this event's plan.
+	plan *decodedPlan
 }
 
 // storedJob is the queue's job of a stored event.
@@ -123,7 +127,7 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 				return RetryAfter(wait) // a retry a previous process scheduled
 			}
 		}
-		return g.handleStored(ctx, &v.Event, v.in)
+		return g.handleStored(ctx, v)
 	}
 	return Done
 }
@@ -131,7 +135,8 @@ func (g *Gateway) handleJob(ctx context.Context, j Job) Verdict {
 // handleStored handles one stored event. A panic while it is handled is
 // recovered here: the event is dead-lettered, and the worker and every
 // other lane go on.
-func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *messenger.Incoming) (v Verdict) {
+func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict) {
+	ev, decoded := &pe.Event, pe.in
 	// Store writes outlive the grace period: a step that succeeded and is
 	// not recorded would run again after the restart.
 	wctx := context.WithoutCancel(ctx)
@@ -161,8 +166,7 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 	if cev.Kind == conversation.EventPostback {
 		h.rep.Text = cev.Rules.Payload
 	}
-	resumed := len(ev.Progress.Plan) > 0
-	var decided *decodedPlan
+	resumed := len(ev.Progress.Plan) > 0 || pe.plan != nil
 	if !resumed {
 		if ev.ReplayOf == 0 {
 			seen, err := g.store.Seen(wctx, dk)
@@ -185,22 +189,20 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 			}
 		}
 		cev.Rules.User = h.userProfile(ctx, h.set, cev)
-		p, verdict, ok := g.decide(ctx, wctx, ev, h, key, cev)
+		dp, verdict, ok := g.decide(ctx, wctx, ev, h, key, cev)
 		if !ok {
 			return verdict
 		}
-		ev.Progress = store.Progress{Plan: p}
-		decided = &decodedPlan{plan: *h.rec, decisions: h.recFired}
+		pe.plan = dp
 	}
-	var dp *decodedPlan
-	if decided != nil {
-		dp = decided // the plan just made: the same as its encoding, decoded
-	} else {
-		dp, err = decodePlan(ev.Progress.Plan)
+	if pe.plan == nil {
+		dp, err := decodePlan(ev.Progress.Plan)
+		if err != nil {
+			return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
+		}
+		pe.plan = dp
 	}
-	if err != nil {
-		return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
-	}
+	dp := pe.plan
 	// Replay the plan: the same transitions, from the same state, at the
 	// same time, with the same settings.
 	h.mode, h.plan = modeExec, dp
@@ -216,6 +218,16 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 		// does not, so a retry here does not run it again (the next write
 		// of progress records it). Only a restart may run it once more.
 		ev.Progress = p
+		if n >= len(dp.Steps) {
+			// The last step: the completion that follows records it, as
+			// soon as a progress write would have.
+			return
+		}
+		if err := g.withPlan(ev, dp); err != nil {
+			h.log.Error("could not encode the plan", "seq", ev.Seq, "error", err.Error())
+			return
+		}
+		p = ev.Progress
 		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
 			if g.fenced(wctx, err) {
 				h.log.Info("another replica took the lane over; it handles the event from its recorded progress", "seq", ev.Seq)
@@ -268,10 +280,12 @@ func (g *Gateway) handleStored(ctx context.Context, ev *store.Event, decoded *me
 	}
 }
 
-// decide makes the plan of a stored event and records it: a dry run of the
-// transitions that asks who owns the thread and evaluates the rules, but
-// runs no step.
-func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) ([]byte, Verdict, bool) {
+// decide makes the plan of a stored event: a dry run of the transitions
+// that asks who owns the thread and evaluates the rules, but runs no step.
+// Nothing is written: the plan is recorded with the first write that needs
+// it (see plan.go). A plan of several steps is encoded here, so that a plan
+// that cannot be kept fails before its first step rather than after it.
+func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) (*decodedPlan, Verdict, bool) {
 	before, err := g.states.Load(wctx, key)
 	if err != nil {
 		return nil, g.storeFailed(wctx, h, "loading the state", err), false
@@ -291,34 +305,46 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 		f := store.Failure{Rule: h.halt.rule, Step: h.halt.index, Error: h.halt.err.Error()}
 		return nil, g.deadLetter(wctx, ev, h, f, store.Completion{}, ReasonCorrupt), false
 	}
-	enc, err := h.rec.encode()
-	if err != nil {
-		return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false
-	}
-	// A plan without steps has nothing to resume: deciding again after a
-	// crash sends nothing twice, so it is not worth a write.
-	if len(h.rec.Steps) > 0 {
-		if err := g.store.Progress(wctx, ev.Seq, store.Progress{Plan: enc}); err != nil {
-			return nil, g.storeFailed(wctx, h, "recording the plan", err), false
+	dp := &decodedPlan{plan: *h.rec, decisions: h.recFired}
+	if len(dp.Steps) > 1 {
+		if err := g.withPlan(ev, dp); err != nil {
+			return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false
 		}
 	}
 	// The exec pass starts afresh: the report and the log line tell what
 	// it does.
 	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = nil, nil, false, 0, nil
 	h.owners, h.decisions, h.step = 0, 0, 0
-	return enc, Done, true
+	return dp, Done, true
+}
+
+// withPlan sets the event's progress to carry its plan, encoding it the
+// first time a write needs it.
+func (g *Gateway) withPlan(ev *store.Event, dp *decodedPlan) error {
+	if len(ev.Progress.Plan) > 0 {
+		return nil
+	}
+	enc, err := dp.encode()
+	if err != nil {
+		return err
+	}
+	ev.Progress.Plan = enc
+	return nil
 }
 
 // retryLater records a transient failure and parks the lane until the
 // next attempt, or dead-letters the event when the retry budget is spent.
 func (g *Gateway) retryLater(ctx, wctx context.Context, ev *store.Event, h *handling, st conversation.State, dk string, startDone int) Verdict {
 	now := g.now()
-	p := ev.Progress
 	if ctx.Err() != nil {
 		// Shutting down: the call was cancelled, not failed. The event
 		// stays in the store as it is.
 		return RetryAfter(0)
 	}
+	if err := g.withPlan(ev, h.plan); err != nil {
+		return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
+	}
+	p := ev.Progress
 	if h.halt.index > startDone || p.RetryingSince.IsZero() {
 		// A new step fails: its retry budget starts now.
 		p.Attempts, p.RetryingSince = 0, now
@@ -365,6 +391,19 @@ func (g *Gateway) deadLetter(wctx context.Context, ev *store.Event, h *handling,
 	f.At = g.now()
 	if f.Attempts == 0 {
 		f.Attempts = 1
+	}
+	if h != nil && h.plan != nil {
+		// The plan and the steps done may not be written yet: the dead
+		// letter keeps them, so that a replay runs what was decided and
+		// not the steps done again.
+		if err := g.withPlan(ev, h.plan); err == nil {
+			if err := g.store.Progress(wctx, ev.Seq, ev.Progress); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return Done
+				}
+				return g.storeFailed(wctx, h, "recording the plan of a dead letter", err)
+			}
+		}
 	}
 	if err := g.store.DeadLetter(wctx, ev.Seq, f, c); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

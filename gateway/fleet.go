@@ -101,7 +101,7 @@ func (g *Gateway) handleDelivery(ctx context.Context, v *pendingEvent) Verdict {
 			return RetryAfter(wait) // a retry the previous holder scheduled
 		}
 	}
-	verdict := g.handleStored(hctx, &v.Event, v.in)
+	verdict := g.handleStored(hctx, v)
 	if v.ctx.Err() != nil {
 		return Done
 	}

@@ -139,8 +139,9 @@ type handling struct {
 	// rec is the plan being recorded (modeDecide); plan the plan replayed
 	// (modeExec).
 	rec *plan
-	// recFired holds, in modeDecide, each evaluation's firings as made,
-	// so that the run that follows needs no decoding of the plan.
+	// recFired holds, in modeDecide, each evaluation's firings as made:
+	// the run that follows replays them as they are, and they are encoded
+	// only when the plan is written.
 	recFired [][]firing
 	plan     *decodedPlan
 	// owners and decisions are the replay's cursors into the plan's
@@ -369,25 +370,15 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 		for _, we := range dec.WhenErrors {
 			log.Warn("when expression failed, counted as false", "rule", we.Rule, "error", we.Error())
 		}
-		var rd ruleDecision
 		for _, f := range dec.Fired {
 			for _, err := range f.Errors {
 				log.Error("action not rendered", "rule", f.Rule.Name, "error", err.Error())
 			}
 			calls := conversation.Calls(f.Steps, r.CarryControl)
 			fired = append(fired, firing{rule: f.Rule.Name, calls: calls, renderErrors: len(f.Errors)})
-			if h.mode == modeDecide {
-				pcs, err := encodePlanCalls(calls)
-				if err != nil {
-					h.halt = &stepFailure{rule: f.Rule.Name, index: h.step, err: err, class: retry.Permanent}
-					return st
-				}
-				rd.Fired = append(rd.Fired, firedRule{Rule: f.Rule.Name, Calls: pcs, RenderErrors: len(f.Errors)})
-			}
 		}
 		if h.mode == modeDecide {
-			h.rec.Decisions = append(h.rec.Decisions, rd)
-			h.recFired = append(h.recFired, fired)
+			h.recFired = append(h.recFired, fired) // encoded if the plan is written
 		}
 	}
 	if len(fired) == 0 {

@@ -10,9 +10,14 @@ import (
 	"github.com/threadgate/threadgate/conversation"
 )
 
-// A plan is what the first handling of an event decided and learned,
-// recorded (store.Progress.Plan) before its first step runs. A retry or a
-// restart does not decide again — the rules may have been reloaded, the
+// A plan is what the first handling of an event decided and learned. It is
+// recorded (store.Progress.Plan) with the first write that needs it: the
+// progress after a step when more steps follow, the record of a failed
+// attempt, a dead letter. A plan whose one step succeeds is never written
+// (the event's completion follows at once); a crash before that write
+// decides the event again, and the step in flight may run twice either
+// way. A retry, a restart or a replay after the plan was recorded does not
+// decide again — the rules may have been reloaded, the
 // clock moved, the state changed — it replays the plan: the same
 // transitions from the same state at the same time with the same settings,
 // the owner lookups answered as they were, the rules fired as they did with
@@ -121,6 +126,27 @@ type firing struct {
 type decodedPlan struct {
 	plan
 	decisions [][]firing
+}
+
+// encode is the plan as store.Progress.Plan keeps it. A plan just decided
+// has its firings only: their calls are encoded here, when a write needs
+// the plan, not when it is decided (most plans are never written).
+func (p *decodedPlan) encode() ([]byte, error) {
+	if len(p.Decisions) != len(p.decisions) {
+		p.Decisions = make([]ruleDecision, 0, len(p.decisions))
+		for _, fs := range p.decisions {
+			var rd ruleDecision
+			for _, f := range fs {
+				pcs, err := encodePlanCalls(f.calls)
+				if err != nil {
+					return nil, fmt.Errorf("gateway: encoding the plan of rule %q: %w", f.rule, err)
+				}
+				rd.Fired = append(rd.Fired, firedRule{Rule: f.rule, Calls: pcs, RenderErrors: f.renderErrors})
+			}
+			p.Decisions = append(p.Decisions, rd)
+		}
+	}
+	return p.plan.encode()
 }
 
 // encode is the plan as store.Progress.Plan keeps it (JSON).
