@@ -49,7 +49,12 @@ const (
 	DefaultQueueSize  = store.DefaultMaxPending
 	DefaultQueueBytes = store.DefaultMaxPendingBytes
 	DefaultWorkers    = 64
-	MaxBodyBytes      = 1 << 20
+	// DefaultBacklogPerWorker × Workers is the default Config.Backlog.
+	DefaultBacklogPerWorker = 4
+	// DefaultAdmitWait is the default Config.AdmitWait: well within the
+	// 5 s Facebook waits for an answer.
+	DefaultAdmitWait = time.Second
+	MaxBodyBytes     = 1 << 20
 )
 
 // Config is what a Gateway is built from.
@@ -82,6 +87,17 @@ type Config struct {
 	QueueBytes int64
 	// Workers is how many events are handled at once (different users).
 	Workers int
+	// Backlog is how many events, waiting or being handled, the gateway
+	// lets in before a webhook waits for room (at most AdmitWait):
+	// DefaultBacklogPerWorker × Workers when zero, no pacing when
+	// negative. A steady load the workers can absorb is then answered a
+	// little later instead of filling the queue, and the queue stays
+	// short. Not used with Source (the fleet's queue is in Redis).
+	Backlog int
+	// AdmitWait is the longest a webhook waits for room in the backlog;
+	// then its events are accepted past it (up to QueueSize).
+	// DefaultAdmitWait when zero.
+	AdmitWait time.Duration
 	// Retry is the retry policy of the steps that fail for a transient
 	// reason or a rate limit; zero: retry.DefaultPolicy(). Its Budget is
 	// --retry-for.
@@ -224,6 +240,16 @@ func New(cfg Config) *Gateway {
 	// The store bounds what is accepted; the scheduler holds what the
 	// store holds, and the timer's returns besides.
 	g.queue = NewMemoryQueue(math.MaxInt)
+	if cfg.Source == nil && cfg.Backlog >= 0 {
+		backlog := cfg.Backlog
+		if backlog == 0 {
+			backlog = DefaultBacklogPerWorker * cfg.Workers
+		}
+		g.queue.SetBacklog(backlog)
+	}
+	if g.cfg.AdmitWait <= 0 {
+		g.cfg.AdmitWait = DefaultAdmitWait
+	}
 	g.states = &States{s: g.store}
 	if up, ok := cfg.Platform.(UserProfiler); ok {
 		ttl := cfg.UserProfileTTL

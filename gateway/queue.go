@@ -67,6 +67,11 @@ type Queue interface {
 }
 
 // MemoryQueue is a bounded in-memory Queue with one FIFO lane per key.
+//
+// It also paces what comes in (Admit): the jobs it can run now (waiting or
+// being handled, not those of lanes waiting for a retry) are kept near a
+// backlog, so that a steady load the workers can absorb is answered a
+// little later rather than queued until the store is full.
 type MemoryQueue struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -76,6 +81,22 @@ type MemoryQueue struct {
 	ready     []*lane // lanes with jobs waiting and no worker on them, oldest first
 	closed    bool
 	abandoned []Job
+	// parkedJobs counts the jobs of the lanes waiting for a retry: they
+	// take no worker, so they do not count against the backlog.
+	parkedJobs int
+	// backlog is the most runnable jobs Admit lets in at once; 0 admits
+	// every job at once.
+	backlog int
+	// reserved counts the jobs admitted and not pushed yet; waiting holds
+	// the admissions waiting for room, first come first served.
+	reserved int
+	waiting  []*admission
+}
+
+// admission is one Admit waiting for room.
+type admission struct {
+	n     int
+	ready chan struct{}
 }
 
 type lane struct {
@@ -121,8 +142,87 @@ func (q *MemoryQueue) Push(jobs ...Job) error {
 		}
 		l.jobs = append(l.jobs, j)
 		q.size++
+		if l.parked != nil {
+			q.parkedJobs++
+		}
 	}
 	return nil
+}
+
+// SetBacklog sets the most runnable jobs Admit lets in at once (0: no
+// pacing). Call it before the queue is used.
+func (q *MemoryQueue) SetBacklog(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.backlog = max(n, 0)
+}
+
+// ErrAdmitTimeout is returned by Admit when the wait for room ran out.
+var ErrAdmitTimeout = errors.New("no room in the backlog in time")
+
+// Admit waits, at most wait, until the queue has room for n more runnable
+// jobs: fewer than the backlog are waiting or being handled. Admissions are
+// served in the order they came. It returns the jobs it reserved, n, to
+// give back with Release once they are pushed (or were not); or, when the
+// wait runs out or ctx is done first, 0 and ErrAdmitTimeout or ctx's error:
+// the caller may push all the same, past the backlog (the store's bound
+// still holds).
+func (q *MemoryQueue) Admit(ctx context.Context, n int, wait time.Duration) (reserved int, err error) {
+	q.mu.Lock()
+	if q.backlog == 0 || q.closed || (len(q.waiting) == 0 && q.runnable()+q.reserved < q.backlog) {
+		q.reserved += n
+		q.mu.Unlock()
+		return n, nil
+	}
+	a := &admission{n: n, ready: make(chan struct{})}
+	q.waiting = append(q.waiting, a)
+	q.mu.Unlock()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-a.ready:
+		return n, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		err = ErrAdmitTimeout
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, w := range q.waiting {
+		if w == a {
+			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			return 0, err
+		}
+	}
+	return n, nil // admitted as the wait ended
+}
+
+// Release gives back n jobs reserved by Admit.
+func (q *MemoryQueue) Release(n int) {
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.reserved -= n
+	q.admit()
+	q.mu.Unlock()
+}
+
+// runnable is the number of jobs waiting or being handled, but not waiting
+// for a retry; the caller holds q.mu.
+func (q *MemoryQueue) runnable() int { return q.size - q.parkedJobs }
+
+// admit lets in the waiting admissions there is room for, in order; the
+// caller holds q.mu. It is called whenever a job stops being runnable.
+func (q *MemoryQueue) admit() {
+	for len(q.waiting) > 0 && (q.closed || q.runnable()+q.reserved < q.backlog) {
+		a := q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		q.reserved += a.n
+		close(a.ready)
+	}
 }
 
 // Run implements Queue.
@@ -180,6 +280,7 @@ func (q *MemoryQueue) work(ctx context.Context, handle func(context.Context, Job
 			q.abandonLane(l)
 		case v.Again:
 			l.parked = time.AfterFunc(v.Wait, func() { q.unpark(l) })
+			q.parkedJobs += len(l.jobs)
 		default:
 			l.jobs[0] = Job{}
 			l.jobs = l.jobs[1:]
@@ -190,6 +291,9 @@ func (q *MemoryQueue) work(ctx context.Context, handle func(context.Context, Job
 			} else {
 				delete(q.lanes, l.key)
 			}
+		}
+		if len(q.waiting) > 0 {
+			q.admit()
 		}
 		if q.closed && q.size == 0 {
 			q.cond.Broadcast()
@@ -205,6 +309,7 @@ func (q *MemoryQueue) unpark(l *lane) {
 		return // abandoned meanwhile
 	}
 	l.parked = nil
+	q.parkedJobs -= len(l.jobs)
 	q.ready = append(q.ready, l)
 	q.cond.Signal()
 }
@@ -214,11 +319,13 @@ func (q *MemoryQueue) abandonLane(l *lane) {
 	if l.parked != nil {
 		l.parked.Stop()
 		l.parked = nil
+		q.parkedJobs -= len(l.jobs)
 	}
 	q.abandoned = append(q.abandoned, l.jobs...)
 	q.size -= len(l.jobs)
 	l.jobs = nil
 	delete(q.lanes, l.key)
+	q.admit()
 }
 
 // Close implements Queue.
@@ -231,6 +338,7 @@ func (q *MemoryQueue) Close() {
 			q.abandonLane(l)
 		}
 	}
+	q.admit() // every waiting admission: the webhooks are refused at once
 	q.cond.Broadcast()
 }
 
