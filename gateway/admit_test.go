@@ -103,6 +103,9 @@ func TestAdmitGivesUpAfterItsWaitAndOnClose(t *testing.T) {
 	if q.waiters() != 0 {
 		t.Fatalf("%d admissions left waiting", q.waiters())
 	}
+	if st := q.Admissions(); st.Waited != 2 || st.TimedOut != 1 {
+		t.Errorf("admission stats %+v, want 2 waited, 1 timed out", st)
+	}
 	waiting := admitted(q, 3, time.Hour)
 	poll.Until(t, "the admission waiting", func() bool { return q.waiters() == 1 })
 	q.Close()

@@ -91,6 +91,31 @@ type MemoryQueue struct {
 	// the admissions waiting for room, first come first served.
 	reserved int
 	waiting  []*admission
+	// stats counts the admissions that waited.
+	stats AdmissionStats
+}
+
+// AdmissionStats counts the admissions that had to wait for room in the
+// backlog, for metrics.
+type AdmissionStats struct {
+	// Waited counts the admissions that waited; TimedOut those of them
+	// that found no room within their wait and were let in past the
+	// backlog.
+	Waited, TimedOut uint64
+	// WaitSeconds is the time they waited, summed.
+	WaitSeconds float64
+}
+
+// Paced is a Queue that paces what comes in: metrics read its counts.
+type Paced interface {
+	Admissions() AdmissionStats
+}
+
+// Admissions implements Paced.
+func (q *MemoryQueue) Admissions() AdmissionStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.stats
 }
 
 // admission is one Admit waiting for room.
@@ -177,10 +202,12 @@ func (q *MemoryQueue) Admit(ctx context.Context, n int, wait time.Duration) (res
 	a := &admission{n: n, ready: make(chan struct{})}
 	q.waiting = append(q.waiting, a)
 	q.mu.Unlock()
+	start := time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-a.ready:
+		q.waited(start, nil)
 		return n, nil
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -188,14 +215,29 @@ func (q *MemoryQueue) Admit(ctx context.Context, n int, wait time.Duration) (res
 		err = ErrAdmitTimeout
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for i, w := range q.waiting {
 		if w == a {
 			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			q.mu.Unlock()
+			q.waited(start, err)
 			return 0, err
 		}
 	}
+	q.mu.Unlock()
+	q.waited(start, nil)
 	return n, nil // admitted as the wait ended
+}
+
+// waited counts an admission that waited since start and ended with err.
+func (q *MemoryQueue) waited(start time.Time, err error) {
+	d := time.Since(start)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stats.Waited++
+	q.stats.WaitSeconds += d.Seconds()
+	if errors.Is(err, ErrAdmitTimeout) {
+		q.stats.TimedOut++
+	}
 }
 
 // Release gives back n jobs reserved by Admit.

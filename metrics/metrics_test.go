@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"runtime"
@@ -309,6 +310,17 @@ func TestWatchQueue(t *testing.T) {
 	checkSamples(t, scrape(t, m), []sample{
 		{"threadgate_queue_depth", nil, 3},
 		{"threadgate_queue_oldest_age_seconds", nil, 90},
+		{"threadgate_admission_waits_total", nil, 0},
+	})
+	// With a backlog of 3 full, a webhook waits for room, finds none and
+	// is let in past it.
+	q.SetBacklog(3)
+	if n, err := q.Admit(context.Background(), 1, time.Millisecond); !errors.Is(err, gateway.ErrAdmitTimeout) || n != 0 {
+		t.Fatalf("Admit with the backlog full = %d, %v", n, err)
+	}
+	checkSamples(t, scrape(t, m), []sample{
+		{"threadgate_admission_waits_total", nil, 1},
+		{"threadgate_admission_timeouts_total", nil, 1},
 	})
 	if err := m.WatchQueue(q, 10); !errors.Is(err, metrics.ErrQueueWatched) {
 		t.Errorf("second WatchQueue: %v, want ErrQueueWatched", err)

@@ -44,6 +44,10 @@ type serveConfig struct {
 	// handled (--queue-bytes).
 	QueueBytes int64
 	Workers    int
+	// Backlog and AdmitWait pace the intake to the workers (--backlog,
+	// --admit-wait; AdmitWait 0: no pacing).
+	Backlog   int
+	AdmitWait time.Duration
 	// DataDir is where the embedded store keeps the accepted events, the
 	// dead letters, the dedup keys and the conversation states; "" keeps
 	// them in memory.
@@ -121,6 +125,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	}
 	fs.DurationVar(&c.RetryFor, "retry-for", retryForDefault, "how long a Graph API call that fails for a transient reason or a rate limit is retried before its event becomes a dead letter (env THREADGATE_RETRY_FOR)")
 	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
+	fs.IntVar(&c.Backlog, "backlog", 0, "events waiting or being handled past which a webhook waits for room (at most --admit-wait) before it is stored and answered; 0: 4 × --workers")
+	fs.DurationVar(&c.AdmitWait, "admit-wait", gateway.DefaultAdmitWait, "how long a webhook waits for room in the backlog before it is accepted all the same (up to --queue-size); 0: no pacing, every webhook is accepted at once")
 	watchDefault := getenv("THREADGATE_WATCH")
 	if watchDefault == "" {
 		watchDefault = string(reload.WatchFS)
@@ -182,6 +188,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 		if err := redisstore.CheckURL(c.RedisURL); err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
+	}
+	if c.Backlog < 0 {
+		return nil, fmt.Errorf("--backlog: %d is negative", c.Backlog)
+	}
+	if c.AdmitWait < 0 || c.AdmitWait >= 5*time.Second {
+		return nil, fmt.Errorf("--admit-wait: %s, want 0 up to under 5s (Facebook waits 5 s for an answer)", c.AdmitWait)
 	}
 	if c.RetryFor < 0 {
 		return nil, fmt.Errorf("--retry-for: %s is negative", c.RetryFor)

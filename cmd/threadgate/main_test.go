@@ -148,6 +148,18 @@ func TestParseServe(t *testing.T) {
 		{name: "bad queue bytes env", env: map[string]string{"THREADGATE_QUEUE_BYTES": "64MiB"}, wantErr: "THREADGATE_QUEUE_BYTES"},
 		{name: "bad retry-for env", env: map[string]string{"THREADGATE_RETRY_FOR": "forever"}, wantErr: "THREADGATE_RETRY_FOR"},
 		{name: "negative retry-for", args: []string{"--retry-for", "-1s"}, wantErr: "--retry-for: -1s is negative"},
+		{name: "pacing defaults", check: func(t *testing.T, c *serveConfig) {
+			if c.Backlog != 0 || c.AdmitWait != time.Second {
+				t.Errorf("backlog %d, admit-wait %s; want 0 (4 × workers) and 1s", c.Backlog, c.AdmitWait)
+			}
+		}},
+		{name: "pacing flags", args: []string{"--backlog", "500", "--admit-wait", "0"}, check: func(t *testing.T, c *serveConfig) {
+			if c.Backlog != 500 || c.AdmitWait != 0 {
+				t.Errorf("backlog %d, admit-wait %s", c.Backlog, c.AdmitWait)
+			}
+		}},
+		{name: "negative backlog", args: []string{"--backlog", "-1"}, wantErr: "--backlog: -1 is negative"},
+		{name: "admit-wait past Facebook's timeout", args: []string{"--admit-wait", "5s"}, wantErr: "--admit-wait: 5s"},
 		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
 	}
 	for _, tt := range tests {

@@ -180,6 +180,10 @@ func runServer(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout, 
 
 		TrustedProxies: cfg.TrustedProxies,
 	}
+	gcfg.Backlog, gcfg.AdmitWait = cfg.Backlog, cfg.AdmitWait
+	if cfg.AdmitWait == 0 {
+		gcfg.Backlog = -1 // no pacing
+	}
 	if fl != nil {
 		gcfg.Source = fl.src
 	}
