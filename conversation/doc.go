@@ -4,7 +4,8 @@
 // do about each event.
 //
 // It is pure. A conversation's State is a plain value that a store can keep
-// (it round-trips through encoding/json). Handle takes a State, an Event, the
+// (in its binary form, State.MarshalBinary and State.UnmarshalBinary; it
+// round-trips through encoding/json too). Handle takes a State, an Event, the
 // time and the Settings, and returns the new State and the Effects the
 // gateway must carry out, in order: run the rules, run a step, ask the
 // platform who owns the thread, watch the thread for its return, tell the

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -12,9 +10,9 @@ import (
 )
 
 // States reads and writes the conversations' states (conversation.State, a
-// plain value encoded as JSON) through the gateway's store.Store, so that
-// with a durable store the owner, the pauses, the transcript and the return
-// deadlines survive a restart.
+// plain value kept in its binary form, conversation.State.MarshalBinary)
+// through the gateway's store.Store, so that with a durable store the owner,
+// the pauses, the transcript and the return deadlines survive a restart.
 //
 // The gateway handles the events of one conversation one at a time: it
 // loads the state, runs the conversation's transitions and saves the result
@@ -58,12 +56,13 @@ func (s *States) Expire(ctx context.Context, before time.Time) (int, error) {
 	return s.s.ExpireStates(ctx, before)
 }
 
-// encodeState is a state as the store keeps it. Its activity is the latest
-// moment the state says anything about, or now when it says nothing.
+// encodeState is a state as the store keeps it, in its binary form. Its
+// activity is the latest moment the state says anything about, or now when
+// it says nothing.
 func encodeState(k conversation.Key, st conversation.State, now time.Time) (*store.State, error) {
-	data, err := json.Marshal(st)
+	data, err := st.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("gateway: encoding a conversation state: %w", err)
+		return nil, err // it says what failed: "conversation: encoding a state: …"
 	}
 	active := st.LastTouched()
 	if active.IsZero() {
@@ -72,10 +71,12 @@ func encodeState(k conversation.Key, st conversation.State, now time.Time) (*sto
 	return &store.State{Key: stateKey(k), Data: data, LastActive: active}, nil
 }
 
+// decodeState reads a stored state: its binary form, or the JSON form that
+// earlier versions stored.
 func decodeState(data []byte) (conversation.State, error) {
 	var st conversation.State
-	if err := json.Unmarshal(data, &st); err != nil {
-		return conversation.State{}, fmt.Errorf("gateway: decoding a conversation state: %w", err)
+	if err := st.UnmarshalBinary(data); err != nil {
+		return conversation.State{}, err // "conversation: decoding a state: …"
 	}
 	return st, nil
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +59,46 @@ func TestStatesLoadReturnsWhatWasSaved(t *testing.T) {
 	}
 	if k2, ok := parseStateKey(stateKey(k)); !ok || k2 != k {
 		t.Errorf("parseStateKey(stateKey(%v)) = %v, %v", k, k2, ok)
+	}
+}
+
+func TestStatesLoadReadsWhatEarlierVersionsStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := &States{s: memstore.New(store.Options{})}
+	k := conversation.Key{PageID: "p", UserID: "u"}
+	// A state as the versions that stored encoding/json wrote it.
+	legacy := `{"owner":{"kind":"app","app_id":"42"},"owner_since":"2026-01-02T03:04:05Z","transcript":["hi"],"object":"page"}`
+	if err := s.s.SaveState(ctx, store.State{Key: stateKey(k), Data: []byte(legacy), LastActive: fakeclock.Start}); err != nil {
+		t.Fatal(err)
+	}
+	want := conversation.State{Owner: conversation.AppOwner("42"), OwnerSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Transcript: []string{"hi"}, Object: "page"}
+	got, err := s.Load(ctx, k)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load of a JSON state = %+v, %v, want %+v", got, err, want)
+	}
+	// Saved again, it is in the binary form.
+	if err := s.Save(ctx, k, got, fakeclock.Start); err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := s.s.LoadState(ctx, stateKey(k))
+	if err != nil || len(data) == 0 || data[0] == '{' {
+		t.Fatalf("saved state = %q, %v, want the binary form", data, err)
+	}
+	if again, err := s.Load(ctx, k); err != nil || !reflect.DeepEqual(again, want) {
+		t.Errorf("Load after Save = %+v, %v, want %+v", again, err, want)
+	}
+}
+
+func TestStatesLoadRejectsAStateItCannotRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := &States{s: memstore.New(store.Options{})}
+	k := conversation.Key{PageID: "p", UserID: "u"}
+	if err := s.s.SaveState(ctx, store.State{Key: stateKey(k), Data: []byte{0x01, 0x00}, LastActive: fakeclock.Start}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Load(ctx, k); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("Load of a truncated state = %+v, %v, want an error saying it is truncated", got, err)
 	}
 }
