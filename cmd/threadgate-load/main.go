@@ -11,13 +11,22 @@
 // non-2xx answers, how long its queue took to drain after the load stopped
 // (until the sink had every Graph call the accepted webhooks cause), and the
 // CPU it used per request; for the gateway also the Graph calls expected vs
-// received and its peak RSS. With -data-dir the gateway runs with
-// --data-dir in a temporary directory (the durable store) instead of in
-// memory.
+// received and its peak RSS. The references run inside the tool, so their CPU
+// is the tool's; the tool estimates the forwarder's own share and prints the
+// gateway's CPU per request against both.
+//
+// The gateway runs in memory, with --data-dir in a temporary directory
+// (-data-dir), or on Redis (-redis-url, or -redis-server to have the tool
+// start its own redis-server), then with -replicas N as N processes on the
+// same Redis, the load's connections spread over them round-robin as an L4
+// load balancer spreads them. -runs K repeats the whole measurement K times
+// with a fresh gateway each time and ends with the medians; -markdown prints
+// the tables as Markdown.
 //
 //	go build -o /tmp/threadgate ./cmd/threadgate
 //	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s
 //	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s -data-dir
+//	go run ./cmd/threadgate-load -bin /tmp/threadgate -c 32 -d 10s -redis-server redis-server -replicas 3 -runs 3 -markdown
 //
 // Every address it uses is on the loopback interface; the run is bounded in
 // time and stops by itself.
@@ -26,6 +35,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,8 +43,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -45,10 +53,12 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/messenger"
+	"github.com/threadgate/threadgate/store/redisstore"
 )
 
 const secret = "load-test-app-secret"
 
+// options are the tool's command line.
 type options struct {
 	bin      string
 	conns    int
@@ -57,19 +67,118 @@ type options struct {
 	settle   time.Duration
 	// dataDir runs the gateway with --data-dir in a temporary directory.
 	dataDir bool
+	// redisURL runs the gateway on this Redis (THREADGATE_REDIS_URL);
+	// redisServer, instead, is the redis-server binary the tool starts
+	// for each run.
+	redisURL, redisServer string
+	// replicas is the number of gateway processes (more than one only on
+	// Redis).
+	replicas int
+	// runs is how many times the whole measurement is repeated.
+	runs int
+	// markdown prints the tables as Markdown.
+	markdown bool
+}
+
+// onRedis reports whether the gateway runs on Redis.
+func (o options) onRedis() bool { return o.redisURL != "" || o.redisServer != "" }
+
+const usageHead = `usage: threadgate-load -bin PATH [flags]
+
+Measures the threadgate binary under load against two references that run
+inside this tool (a bare net/http handler and a bare forwarder), all against
+a local Graph API sink, on the loopback interface.
+
+The gateway runs in memory, or with -data-dir, or on Redis: -redis-url URL
+runs it with THREADGATE_REDIS_URL=URL and flushes nothing, so give it a
+dedicated Redis (or DB) that nothing else uses; -redis-server PATH starts a
+redis-server for each run instead, on a free loopback port in a temporary
+directory, with --appendonly yes --appendfsync always --save "". With
+-replicas N the tool starts N gateway processes on that Redis and spreads
+its connections over them round-robin per connection (connection i goes to
+replica i mod N), as an L4 load balancer does.
+
+flags:
+`
+
+// parseFlags reads the command line; usage receives the help text and the
+// flag package's own errors.
+func parseFlags(args []string, usage io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("threadgate-load", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprint(usage, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.bin, "bin", "", "path to the threadgate binary to measure (required)")
+	fs.IntVar(&o.conns, "c", 32, "concurrent connections")
+	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to send to each target")
+	fs.IntVar(&o.users, "users", 1000, "distinct senders the webhooks come from")
+	fs.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait, at most, for each target's Graph calls after the load (the wait ends as soon as they all arrived)")
+	fs.BoolVar(&o.dataDir, "data-dir", false, "run the gateway with --data-dir in a temporary directory (the durable store) instead of in memory")
+	fs.StringVar(&o.redisURL, "redis-url", "", "run the gateway on this Redis (THREADGATE_REDIS_URL); nothing is flushed: give a dedicated Redis or DB")
+	fs.StringVar(&o.redisServer, "redis-server", "", "start this redis-server binary (e.g. redis-server) for each run, on a free loopback port in a temporary directory, with AOF appendfsync always, and run the gateway on it")
+	fs.IntVar(&o.replicas, "replicas", 1, "gateway processes on the same Redis; connection i goes to replica i mod N (more than 1 needs -redis-url or -redis-server)")
+	fs.IntVar(&o.runs, "runs", 1, "repeat the whole measurement this many times, with a fresh gateway each time, then print the medians")
+	fs.BoolVar(&o.markdown, "markdown", false, "print the tables as Markdown")
+	if err := fs.Parse(args); err != nil {
+		return options{}, printedError{err}
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o, o.validate()
+}
+
+// printedError is a command-line error the flag package has already
+// printed, with the usage.
+type printedError struct{ error }
+
+func (e printedError) Unwrap() error { return e.error }
+
+// validate reports the first contradiction or missing value in o.
+func (o options) validate() error {
+	switch {
+	case o.bin == "":
+		return errors.New("-bin is required: the threadgate binary to measure")
+	case o.conns <= 0:
+		return errors.New("-c must be at least 1")
+	case o.duration <= 0:
+		return errors.New("-d must be positive")
+	case o.users <= 0:
+		return errors.New("-users must be at least 1")
+	case o.settle <= 0:
+		return errors.New("-settle must be positive")
+	case o.runs <= 0:
+		return errors.New("-runs must be at least 1")
+	case o.replicas <= 0:
+		return errors.New("-replicas must be at least 1")
+	case o.redisURL != "" && o.redisServer != "":
+		return errors.New("-redis-url and -redis-server are both set: give a Redis, or let the tool start one")
+	case o.dataDir && o.onRedis():
+		return errors.New("-data-dir and Redis (-redis-url or -redis-server) are both set: the gateway takes one store")
+	case o.replicas > 1 && !o.onRedis():
+		return errors.New("-replicas above 1 needs Redis (-redis-url or -redis-server): replicas share their state there")
+	}
+	if o.redisURL != "" {
+		if err := redisstore.CheckURL(o.redisURL); err != nil {
+			return fmt.Errorf("-redis-url: %w", err)
+		}
+	}
+	return nil
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.bin, "bin", "", "path to the threadgate binary to measure (required)")
-	flag.IntVar(&o.conns, "c", 32, "concurrent connections")
-	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to send to each target")
-	flag.IntVar(&o.users, "users", 1000, "distinct senders the webhooks come from")
-	flag.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait, at most, for each target's Graph calls after the load (the wait ends as soon as they all arrived)")
-	flag.BoolVar(&o.dataDir, "data-dir", false, "run the gateway with --data-dir in a temporary directory (the durable store) instead of in memory")
-	flag.Parse()
-	if o.bin == "" || o.conns <= 0 || o.duration <= 0 || o.users <= 0 {
-		flag.Usage()
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if errors.As(err, new(printedError)) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "threadgate-load:", err)
 		os.Exit(2)
 	}
 	if err := run(o, os.Stdout); err != nil {
@@ -86,6 +195,9 @@ type result struct {
 	errors    int
 	elapsed   time.Duration
 	latencies []time.Duration
+	// perTarget counts the requests sent to each of the phase's URLs
+	// (the gateway's replicas).
+	perTarget []int
 	// drain is how long the sink took, after the load stopped, to receive
 	// the Graph calls of every accepted webhook; 0 for a target that
 	// makes none.
@@ -94,14 +206,31 @@ type result struct {
 	drained bool
 	// toolCPU is the CPU this process (load generator, sink, and the
 	// references, which run in it) used from the start of the load to the
-	// end of the drain; targetCPU the CPU of the target's own process, or
-	// -1 for a reference, which has none.
-	toolCPU, targetCPU time.Duration
+	// end of the drain; targetCPU the CPU of the target's own processes
+	// (summed over the replicas), or -1 for a reference, which has none;
+	// redisCPU that of the redis-server the tool started, or -1.
+	toolCPU, targetCPU, redisCPU time.Duration
 }
 
 func (r *result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
 func (r *result) accepted() int64 { return int64(r.requests - r.non2xx - r.errors) }
+
+func (r *result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.latencies)-1) * p)
+	return r.latencies[i]
+}
+
+// cpuPerRequest divides cpu by the phase's requests; 0 without requests.
+func (r *result) cpuPerRequest(cpu time.Duration) time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return cpu / time.Duration(r.requests)
+}
 
 // waitCalls waits until the sink has received n calls, or settle has
 // passed, and reports whether it received them.
@@ -116,49 +245,115 @@ func waitCalls(s *sink, n int64, settle time.Duration) bool {
 	return true
 }
 
-// measure runs the load against url, then waits until the sink has
-// received calls more calls (the Graph calls the accepted webhooks cause:
-// calls(accepted)), and records the drain time and the CPU used. pid is
-// the target's process, 0 for a reference running in this one.
-func measure(name, url string, o options, s *sink, calls func(accepted int64) int64, pid int) *result {
-	before := s.calls.Load()
-	tool0, target0 := selfCPU(), processCPU(pid)
-	r := load(name, url, o)
+// bench is what every run shares: the options, the sink, the references'
+// addresses and the webhooks' source.
+type bench struct {
+	o       options
+	sink    *sink
+	hooks   *webhooks
+	sinkURL string
+	refURL  string
+	fwdURL  string
+}
+
+// measure runs the load against urls, then waits until the sink has
+// received the Graph calls the accepted webhooks cause (calls(accepted)),
+// and records the drain time and the CPU used. pids are the target's
+// processes, none for a reference running in this one; redisPID is the
+// redis-server the tool started, or 0.
+func (b *bench) measure(name string, urls []string, calls func(accepted int64) int64, pids []int, redisPID int) *result {
+	before := b.sink.calls.Load()
+	tool0, target0, redis0 := selfCPU(), processesCPU(pids), processCPU(redisPID)
+	r := load(name, urls, b.o.conns, b.o.duration, b.hooks)
 	stop := time.Now()
-	r.drained = waitCalls(s, before+calls(r.accepted()), o.settle)
+	r.drained = waitCalls(b.sink, before+calls(r.accepted()), b.o.settle)
 	r.drain = time.Since(stop)
 	if calls(r.accepted()) == 0 {
 		r.drain = 0
 	}
 	r.toolCPU = selfCPU() - tool0
-	r.targetCPU = -1
-	if pid != 0 {
-		r.targetCPU = processCPU(pid) - target0
+	r.targetCPU, r.redisCPU = -1, -1
+	if len(pids) > 0 {
+		r.targetCPU = processesCPU(pids) - target0
+	}
+	if redisPID != 0 {
+		r.redisCPU = processCPU(redisPID) - redis0
 	}
 	return r
 }
 
-func (r *result) percentile(p float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
+// once runs the whole measurement once: a fresh gateway (and redis-server,
+// with -redis-server), then the reference, the bare forwarder and the
+// gateway in turn.
+func (b *bench) once() (_ *runResult, err error) {
+	redisURL, redisPID := b.o.redisURL, 0
+	if b.o.redisServer != "" {
+		rs, err := startRedis(b.o.redisServer)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if stopErr := rs.stop(); stopErr != nil && err == nil {
+				err = stopErr
+			}
+		}()
+		redisURL, redisPID = rs.url(), rs.pid()
 	}
-	i := int(float64(len(r.latencies)-1) * p)
-	return r.latencies[i]
+	gw, err := startGateways(b.o.bin, b.sinkURL, b.o.dataDir, redisURL, b.o.replicas)
+	if err != nil {
+		return nil, err
+	}
+	defer gw.close()
+
+	none := func(int64) int64 { return 0 }
+	one := func(accepted int64) int64 { return accepted }
+	rr := &runResult{}
+	rr.ref = b.measure("reference net/http", []string{b.refURL + "/webhook"}, none, nil, 0)
+	rr.fwd = b.measure("bare forwarder", []string{b.fwdURL + "/webhook"}, one, nil, 0)
+	if redisURL != "" {
+		// The replicas share the partitions out while the references
+		// run; a fleet still settling would measure the takeover.
+		if err := gw.waitSpread(30 * time.Second); err != nil {
+			return nil, err
+		}
+	}
+	before := b.sink.calls.Load()
+	rr.gw = b.measure(gatewayName(b.o), gw.webhookURLs(), one, gw.pids(), redisPID)
+	rr.expected = rr.gw.accepted()
+	rr.received = b.sink.calls.Load() - before
+	rr.peakRSS = gw.peakRSS()
+	rr.exits = gw.stop(30 * time.Second)
+	return rr, nil
+}
+
+// gatewayName labels the gateway's line of the report.
+func gatewayName(o options) string {
+	switch {
+	case o.onRedis() && o.replicas == 1:
+		return "threadgate (redis, 1 replica)"
+	case o.onRedis():
+		return fmt.Sprintf("threadgate (redis, %d replicas)", o.replicas)
+	case o.dataDir:
+		return "threadgate (data dir)"
+	}
+	return "threadgate (memory)"
 }
 
 func run(o options, out io.Writer) error {
-	sink := newSink()
-	sinkSrv, sinkURL, err := listen(sink)
+	b := &bench{o: o, sink: &sink{}, hooks: newWebhooks(o.users)}
+	sinkSrv, sinkURL, err := listen(b.sink)
 	if err != nil {
 		return err
 	}
 	defer sinkSrv.Close()
+	b.sinkURL = sinkURL
 
 	refSrv, refURL, err := listen(http.HandlerFunc(reference))
 	if err != nil {
 		return err
 	}
 	defer refSrv.Close()
+	b.refURL = refURL
 
 	fwd := newForwarder(sinkURL)
 	defer fwd.close()
@@ -167,77 +362,29 @@ func run(o options, out io.Writer) error {
 		return err
 	}
 	defer fwdSrv.Close()
+	b.fwdURL = fwdURL
 
-	gw, gwURL, cleanup, err := startGateway(o.bin, sinkURL, o.dataDir)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	defer gw.Process.Kill()
-
-	none := func(int64) int64 { return 0 }
-	one := func(accepted int64) int64 { return accepted }
-	ref := measure("reference net/http", refURL+"/webhook", o, sink, none, 0)
-	fwdRes := measure("bare forwarder", fwdURL+"/webhook", o, sink, one, 0)
-	before := sink.calls.Load()
-	gwName := "threadgate (memory)"
-	if o.dataDir {
-		gwName = "threadgate (data dir)"
-	}
-	gwRes := measure(gwName, gwURL+"/webhook", o, sink, one, gw.Process.Pid)
-	accepted := gwRes.accepted()
-	gwCalls := sink.calls.Load() - before
-	rss := peakRSS(gw.Process.Pid)
-	_ = gw.Process.Signal(syscall.SIGTERM)
-	exitErr := gw.Wait()
-
-	mode := "in memory"
-	if o.dataDir {
-		mode = "with --data-dir (durable store)"
-	}
-	fmt.Fprintf(out, "machine: %d CPUs, %d connections, %s per target, %d users; gateway %s\n\n",
-		runtime.NumCPU(), o.conns, o.duration, o.users, mode)
-	fmt.Fprintf(out, "%-22s %10s %10s %10s %8s %8s %10s %12s %12s\n", "target", "req/s", "p50", "p99", "non-2xx", "errors", "drain", "cpu/req", "tool cpu/req")
-	for _, r := range []*result{ref, fwdRes, gwRes} {
-		drain := r.drain.Round(time.Millisecond).String()
-		if r.drain < time.Millisecond {
-			drain = "< 1ms" // the target kept up: nothing was queued at the end
+	p := &printer{w: out, markdown: o.markdown}
+	printSetup(p, o, runtime.NumCPU())
+	var runs []*runResult
+	for i := range o.runs {
+		rr, err := b.once()
+		if err != nil {
+			return fmt.Errorf("run %d of %d: %w", i+1, o.runs, err)
 		}
-		if !r.drained {
-			drain = "> " + o.settle.String()
-		}
-		target := "(in tool)"
-		if r.targetCPU >= 0 {
-			target = perRequest(r.targetCPU, r.requests)
-		}
-		fmt.Fprintf(out, "%-22s %10.0f %10s %10s %8d %8d %10s %12s %12s\n", r.name, r.rps(), r.percentile(0.50).Round(time.Microsecond),
-			r.percentile(0.99).Round(time.Microsecond), r.non2xx, r.errors, drain, target, perRequest(r.toolCPU, r.requests))
+		runs = append(runs, rr)
+		printRun(p, o, i, rr)
 	}
-	fmt.Fprintf(out, "\nthreadgate/reference: req/s %.2fx, p99 %.2fx\n", gwRes.rps()/ref.rps(),
-		float64(gwRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
-	fmt.Fprintf(out, "bare forwarder/reference: req/s %.2fx, p99 %.2fx (the floor of any gateway that makes one Graph call per event here)\n",
-		fwdRes.rps()/ref.rps(), float64(fwdRes.percentile(0.99))/float64(max(ref.percentile(0.99), 1)))
-	fmt.Fprintln(out, "drain: from the end of the load until the sink had the Graph call of every accepted webhook")
-	fmt.Fprintln(out, "cpu/req: the gateway process' CPU (user+system) per request, load and drain; tool cpu/req: this process' (load generator, sink, and the references, which run in it)")
-	fmt.Fprintf(out, "graph calls: expected %d (one echo per accepted webhook), received %d\n", accepted, gwCalls)
-	fmt.Fprintf(out, "gateway peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
-	if exitErr != nil {
-		fmt.Fprintf(out, "gateway exit after SIGTERM: %v\n", exitErr)
-	} else {
-		fmt.Fprintln(out, "gateway exit after SIGTERM: 0")
+	if len(runs) > 1 {
+		printSummary(p, o, runs)
 	}
-	if gwCalls < accepted {
-		return fmt.Errorf("the gateway did not make the Graph call of every accepted webhook within -settle %s: %d accepted, %d Graph calls received", o.settle, accepted, gwCalls)
+	printLegend(p, o)
+	for i, rr := range runs {
+		if rr.received < rr.expected {
+			return fmt.Errorf("run %d: the gateway did not make the Graph call of every accepted webhook within -settle %s: %d accepted, %d Graph calls received", i+1, o.settle, rr.expected, rr.received)
+		}
 	}
 	return nil
-}
-
-// perRequest formats the CPU time spent per request.
-func perRequest(cpu time.Duration, requests int) string {
-	if requests == 0 {
-		return "-"
-	}
-	return (cpu / time.Duration(requests)).Round(100 * time.Nanosecond).String()
 }
 
 // selfCPU is the CPU time (user and system) this process has used.
@@ -249,8 +396,18 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// processCPU is the CPU time (user and system) a child process has used,
-// read from /proc/PID/stat (Linux; 0 elsewhere or for pid 0).
+// processesCPU is the CPU time the processes pids have used, summed.
+func processesCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		sum += processCPU(pid)
+	}
+	return sum
+}
+
+// processCPU is the CPU time (user and system, every thread) a child
+// process has used, read from /proc/PID/stat (Linux; 0 elsewhere or for
+// pid 0).
 func processCPU(pid int) time.Duration {
 	if pid == 0 {
 		return 0
@@ -273,6 +430,24 @@ func processCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * (time.Second / 100)
+}
+
+// peakRSS reads the high-water mark of a process's resident set (Linux).
+func peakRSS(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // reference is the bare handler the gateway is compared with: read the body,
@@ -347,8 +522,6 @@ func (f *forwarder) close() { close(f.queue); f.wg.Wait() }
 // sink stands in for the Graph API: every call succeeds and is counted.
 type sink struct{ calls atomic.Int64 }
 
-func newSink() *sink { return &sink{} }
-
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	if strings.HasSuffix(r.URL.Path, "/messages") {
@@ -370,94 +543,49 @@ func listen(h http.Handler) (*http.Server, string, error) {
 	return srv, "http://" + ln.Addr().String(), nil
 }
 
-const loadRules = `version: 1
-rules:
-  - name: echo
-    do:
-      - echo: "[bot] "
-`
-
-// startGateway starts the threadgate binary against the Graph API at
-// graphURL, with --data-dir in a temporary directory when dataDir is set,
-// and waits until it is ready. cleanup removes the temporary directory.
-func startGateway(bin, graphURL string, dataDir bool) (_ *exec.Cmd, url string, cleanup func(), _ error) {
-	dir, err := os.MkdirTemp("", "threadgate-load")
-	if err != nil {
-		return nil, "", nil, err
-	}
-	cleanup = func() { os.RemoveAll(dir) }
-	cmd, url, err := startGatewayIn(dir, bin, graphURL, dataDir)
-	if err != nil {
-		cleanup()
-		return nil, "", nil, err
-	}
-	return cmd, url, cleanup, nil
+// webhooks makes the signed-over bodies of the load: one text message
+// each, from users senders in turn. Every message ID carries a random
+// prefix of this invocation, so that a Redis used by an earlier invocation
+// (which the tool does not flush) holds no dedup key that drops them.
+type webhooks struct {
+	prefix string
+	users  int64
+	seq    atomic.Int64
 }
 
-func startGatewayIn(dir, bin, graphURL string, dataDir bool) (*exec.Cmd, string, error) {
-	rulesPath := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rulesPath, []byte(loadRules), 0o644); err != nil {
-		return nil, "", err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := []string{"serve", "--rules", rulesPath, "--addr", addr, "--log-level", "warn"}
-	if dataDir {
-		args = append(args, "--data-dir", filepath.Join(dir, "data"))
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"PAGE_ACCESS_TOKEN=load-test-token",
-		"APP_SECRET="+secret,
-		"GRAPH_API_URL="+graphURL,
-		"THREADGATE_LOG_FORMAT=json",
-	)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	url := "http://" + addr
-	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, url, nil
-			}
-		}
-	}
-	cmd.Process.Kill()
-	return nil, "", errors.New("the gateway did not become ready within 15s")
+func newWebhooks(users int) *webhooks {
+	return &webhooks{prefix: "m_load_" + rand.Text()[:10] + "_", users: int64(users)}
 }
 
-var seq atomic.Int64
-
-func body(users int) []byte {
-	n := seq.Add(1)
-	user := n % int64(users)
-	return fmt.Appendf(nil, `{"object":"page","entry":[{"id":"111","time":%d,"messaging":[{"sender":{"id":"u%d"},"recipient":{"id":"111"},"timestamp":%d,"message":{"mid":"m_load_%d","text":"hello number %d"}}]}]}`,
-		time.Now().UnixMilli(), user, time.Now().UnixMilli(), n, n)
+// next returns the body of the next webhook.
+func (h *webhooks) next() []byte {
+	n := h.seq.Add(1)
+	now := time.Now().UnixMilli()
+	return fmt.Appendf(nil, `{"object":"page","entry":[{"id":"111","time":%d,"messaging":[{"sender":{"id":"u%d"},"recipient":{"id":"111"},"timestamp":%d,"message":{"mid":"%s%d","text":"hello number %d"}}]}]}`,
+		now, n%h.users, now, h.prefix, n, n)
 }
 
-func load(name, url string, o options) *result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns}, Timeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+// load sends webhooks with conns connections for d: connection i sends
+// to urls[i mod len(urls)], as an L4 load balancer spreads connections
+// over replicas. Each connection is one sender with a keep-alive TCP
+// connection of its own (dialled again only if the target closes it).
+func load(name string, urls []string, conns int, d time.Duration, hooks *webhooks) *result {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
-	res := &result{name: name}
+	res := &result{name: name, perTarget: make([]int, len(urls))}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range o.conns {
+	for i := range conns {
+		target := i % len(urls)
+		url := urls[target]
 		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
 			var lat []time.Duration
 			var reqs, non2xx, errs int
 			for ctx.Err() == nil {
-				b := body(o.users)
+				b := hooks.next()
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-Hub-Signature-256", messenger.Sign([]byte(secret), b))
@@ -478,6 +606,7 @@ func load(name, url string, o options) *result {
 			}
 			mu.Lock()
 			res.requests += reqs
+			res.perTarget[target] += reqs
 			res.non2xx += non2xx
 			res.errors += errs
 			res.latencies = append(res.latencies, lat...)
@@ -488,22 +617,4 @@ func load(name, url string, o options) *result {
 	res.elapsed = time.Since(start)
 	sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
 	return res
-}
-
-// peakRSS reads the high-water mark of a process's resident set (Linux).
-func peakRSS(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }
