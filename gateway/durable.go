@@ -94,6 +94,8 @@ type pendingEvent struct {
 	// ctx is the delivery's context in fleet mode (Config.Source), nil
 	// otherwise.
 	ctx context.Context
+	// h is the handling under way, for the recovery of a panic.
+	h *handling
 	// plan is the event's plan once this process decided or decoded it:
 	// a retry replays it without decoding, and a plan not written yet
 	// (Progress.Plan empty) is still this event's plan.
@@ -140,11 +142,11 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 	// Store writes outlive the grace period: a step that succeeded and is
 	// not recorded would run again after the restart.
 	wctx := context.WithoutCancel(ctx)
-	var h *handling
 	defer func() {
 		if r := recover(); r != nil {
-			v = g.recovered(wctx, ev, decoded, h, r)
+			v = g.recovered(wctx, ev, decoded, pe.h, r)
 		}
+		pe.h = nil
 	}()
 	if decoded == nil {
 		if rc, ok, err := decodeReturnCheck(ev.Body); ok {
@@ -160,7 +162,8 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 	}
 	key := conversation.Key{PageID: in.PageID.String(), UserID: userOf(in.Event)}
 	dk := dedupKey(key.PageID, in.Event)
-	h = g.handling(key, string(in.Event.Kind()), in.Standby)
+	h := g.handling(key, string(in.Event.Kind()), in.Standby)
+	pe.h = h
 	cev := conversationEvent(in)
 	h.rep.Text = cev.Rules.Text
 	if cev.Kind == conversation.EventPostback {
@@ -210,33 +213,7 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 	h.resumeFrom = ev.Progress.StepsDone
 	h.quiet = resumed
 	startDone := ev.Progress.StepsDone
-	h.progress = func(n int) {
-		p := ev.Progress
-		p.StepsDone = n
-		p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
-		// The step is done: this process knows it even when the store
-		// does not, so a retry here does not run it again (the next write
-		// of progress records it). Only a restart may run it once more.
-		ev.Progress = p
-		if n >= len(dp.Steps) {
-			// The last step: the completion that follows records it, as
-			// soon as a progress write would have.
-			return
-		}
-		if err := g.withPlan(ev, dp); err != nil {
-			h.log.Error("could not encode the plan", "seq", ev.Seq, "error", err.Error())
-			return
-		}
-		p = ev.Progress
-		if err := g.store.Progress(wctx, ev.Seq, p); err != nil {
-			if g.fenced(wctx, err) {
-				h.log.Info("another replica took the lane over; it handles the event from its recorded progress", "seq", ev.Seq)
-				return
-			}
-			h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
-			g.storeDown.Store(true)
-		}
-	}
+	h.stored, h.wctx = ev, wctx
 	if ev.ReplayOf != 0 && resumed {
 		// A replayed plan is older than the conversation: its steps are
 		// applied to the state as it is now.
@@ -257,7 +234,8 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 		if err != nil {
 			return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
 		}
-		if err := g.store.Complete(wctx, ev.Seq, store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}); err != nil {
+		h.dedupBuf[0] = dk
+		if err := g.store.Complete(wctx, ev.Seq, store.Completion{State: rec, DedupKeys: h.dedupBuf[:], DedupTTL: DedupTTL}); err != nil {
 			return g.storeFailed(wctx, h, "completing an event", err)
 		}
 		g.storeUp()
@@ -277,6 +255,36 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 			reason = ReasonOutsideWindow
 		}
 		return g.deadLetter(wctx, ev, h, h.failure(ev.Progress.Attempts+1), store.Completion{State: rec, DedupKeys: []string{dk}, DedupTTL: DedupTTL}, reason)
+	}
+}
+
+// stepDone records that the first n steps of a stored event's plan
+// succeeded (modeExec).
+func (h *handling) stepDone(n int) {
+	g, ev, dp := h.g, h.stored, h.plan
+	p := ev.Progress
+	p.StepsDone = n
+	p.Attempts, p.RetryingSince, p.NotBefore, p.LastError = 0, time.Time{}, time.Time{}, ""
+	// The step is done: this process knows it even when the store does
+	// not, so a retry here does not run it again (the next write of
+	// progress records it). Only a restart may run it once more.
+	ev.Progress = p
+	if n >= len(dp.Steps) {
+		// The last step: the completion that follows records it, as soon
+		// as a progress write would have.
+		return
+	}
+	if err := g.withPlan(ev, dp); err != nil {
+		h.log.Error("could not encode the plan", "seq", ev.Seq, "error", err.Error())
+		return
+	}
+	if err := g.store.Progress(h.wctx, ev.Seq, ev.Progress); err != nil {
+		if g.fenced(h.wctx, err) {
+			h.log.Info("another replica took the lane over; it handles the event from its recorded progress", "seq", ev.Seq)
+			return
+		}
+		h.log.Error("could not record a step's success", "seq", ev.Seq, "error", err.Error())
+		g.storeDown.Store(true)
 	}
 }
 
@@ -313,7 +321,7 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	}
 	// The exec pass starts afresh: the report and the log line tell what
 	// it does.
-	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = nil, nil, false, 0, nil
+	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = h.fired[:0], h.ran[:0], false, 0, nil
 	h.owners, h.decisions, h.step = 0, 0, 0
 	return dp, Done, true
 }

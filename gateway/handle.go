@@ -14,6 +14,7 @@ import (
 	"github.com/threadgate/threadgate/engine"
 	"github.com/threadgate/threadgate/messenger"
 	"github.com/threadgate/threadgate/retry"
+	"github.com/threadgate/threadgate/store"
 )
 
 // This file handles one queued event: it loads the conversation's state,
@@ -157,15 +158,21 @@ type handling struct {
 	rule string
 	// halt is the failure that stopped a modeExec handling.
 	halt *stepFailure
-	// progress records that the steps before n succeeded (modeExec).
-	progress func(n int)
+	// stored is the stored event whose plan runs (modeExec), and wctx
+	// the context of its store writes: stepDone records its progress.
+	stored *store.Event
+	wctx   context.Context
 	// now is the state now of a replayed dead letter (modeExec): the
 	// steps that run are applied to it, since the plan's state is older
 	// than the conversation's.
 	now *conversation.State
 	// fired and ran are the rules fired and the steps that succeeded,
-	// for the log line.
-	fired, ran []string
+	// for the log line; their buffers hold the usual few without an
+	// allocation.
+	fired, ran       []string
+	firedBuf, ranBuf [2]string
+	// dedupBuf holds the event's dedup key for its completion.
+	dedupBuf [1]string
 	// evaluated is true once the rules ran; renderErrors counts the
 	// actions of the fired rules that could not be rendered.
 	evaluated    bool
@@ -190,7 +197,7 @@ func (h *handling) retryable() bool { return h.halt != nil && h.halt.class != re
 func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *handling {
 	start := g.now()
 	set := g.rules()
-	return &handling{
+	h := &handling{
 		g:        g,
 		key:      key,
 		to:       messenger.Recipient{PageID: key.PageID, UserID: key.UserID},
@@ -200,6 +207,8 @@ func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *han
 		log:      g.eventLog(kind, standby, key.UserID),
 		rep:      Report{Time: start, PageID: key.PageID, UserID: key.UserID, Kind: kind, Standby: standby},
 	}
+	h.fired, h.ran = h.firedBuf[:0], h.ranBuf[:0]
+	return h
 }
 
 // settings returns what the conversation's transitions read with a rule
@@ -390,7 +399,9 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 	for _, f := range fired {
 		if !h.quiet && h.mode != modeDecide {
 			g.obs.RuleFired(f.rule)
-			rep.Rules = append(rep.Rules, f.rule)
+			if g.cfg.OnHandled != nil { // only a reader of reports reads it
+				rep.Rules = append(rep.Rules, f.rule)
+			}
 		}
 		h.fired = append(h.fired, f.rule)
 		h.renderErrors += f.renderErrors

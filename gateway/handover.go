@@ -145,8 +145,8 @@ func (h *handling) doStep(ctx context.Context, p actions.Platform, s actions.Ste
 
 // recordProgress records that the first n steps succeeded (modeExec).
 func (h *handling) recordProgress(n int) {
-	if h.mode == modeExec && h.progress != nil {
-		h.progress(n)
+	if h.mode == modeExec && h.stored != nil {
+		h.stepDone(n)
 	}
 }
 

@@ -73,12 +73,15 @@ type Queue interface {
 // backlog, so that a steady load the workers can absorb is answered a
 // little later rather than queued until the store is full.
 type MemoryQueue struct {
-	mu        sync.Mutex
-	cond      *sync.Cond
-	max       int
-	size      int
-	lanes     map[string]*lane
-	ready     []*lane // lanes with jobs waiting and no worker on them, oldest first
+	mu    sync.Mutex
+	cond  *sync.Cond
+	max   int
+	size  int
+	lanes map[string]*lane
+	ready laneFIFO // lanes with jobs waiting and no worker on them, oldest first
+	// free keeps emptied lanes for reuse (at most maxFreeLanes), so that
+	// a user's next event does not allocate a lane and its job slice.
+	free      []*lane
 	closed    bool
 	abandoned []Job
 	// parkedJobs counts the jobs of the lanes waiting for a retry: they
@@ -156,11 +159,11 @@ func (q *MemoryQueue) Push(jobs ...Job) error {
 	for _, j := range jobs {
 		l := q.lanes[j.Key]
 		if l == nil {
-			l = &lane{key: j.Key}
+			l = q.newLane(j.Key)
 			q.lanes[j.Key] = l
 		}
 		if !l.busy && l.parked == nil && len(l.jobs) == 0 {
-			q.ready = append(q.ready, l)
+			q.ready.push(l)
 			// One worker per newly ready lane: waking them all would have
 			// every idle worker race for one job and go back to sleep.
 			q.cond.Signal()
@@ -296,7 +299,7 @@ func (q *MemoryQueue) work(ctx context.Context, handle func(context.Context, Job
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
-		for len(q.ready) == 0 {
+		for q.ready.len() == 0 {
 			if ctx.Err() != nil || (q.closed && q.size == 0) {
 				return
 			}
@@ -305,9 +308,7 @@ func (q *MemoryQueue) work(ctx context.Context, handle func(context.Context, Job
 		if ctx.Err() != nil {
 			return
 		}
-		l := q.ready[0]
-		q.ready[0] = nil
-		q.ready = q.ready[1:]
+		l := q.ready.pop()
 		j := l.jobs[0]
 		l.busy = true
 		q.mu.Unlock()
@@ -324,14 +325,14 @@ func (q *MemoryQueue) work(ctx context.Context, handle func(context.Context, Job
 			l.parked = time.AfterFunc(v.Wait, func() { q.unpark(l) })
 			q.parkedJobs += len(l.jobs)
 		default:
-			l.jobs[0] = Job{}
-			l.jobs = l.jobs[1:]
+			l.popJob()
 			q.size--
 			if len(l.jobs) > 0 {
-				q.ready = append(q.ready, l)
+				q.ready.push(l)
 				q.cond.Signal()
 			} else {
 				delete(q.lanes, l.key)
+				q.freeLane(l)
 			}
 		}
 		if len(q.waiting) > 0 {
@@ -352,7 +353,7 @@ func (q *MemoryQueue) unpark(l *lane) {
 	}
 	l.parked = nil
 	q.parkedJobs -= len(l.jobs)
-	q.ready = append(q.ready, l)
+	q.ready.push(l)
 	q.cond.Signal()
 }
 
@@ -412,4 +413,72 @@ func (q *MemoryQueue) OldestAge(now time.Time) time.Duration {
 		return 0
 	}
 	return now.Sub(oldest)
+}
+
+// maxFreeLanes is the most emptied lanes a MemoryQueue keeps for reuse.
+const maxFreeLanes = 1024
+
+// newLane returns a lane for key, reused when one is free; the caller
+// holds q.mu.
+func (q *MemoryQueue) newLane(key string) *lane {
+	if n := len(q.free); n > 0 {
+		l := q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+		l.key = key
+		return l
+	}
+	return &lane{key: key}
+}
+
+// freeLane keeps an emptied lane for reuse; the caller holds q.mu. Only a
+// lane that is neither busy nor parked may be freed.
+func (q *MemoryQueue) freeLane(l *lane) {
+	if len(q.free) < maxFreeLanes && cap(l.jobs) <= 16 {
+		l.key = ""
+		q.free = append(q.free, l)
+	}
+}
+
+// popJob removes a lane's first job. A short lane shifts its jobs down so
+// that its slice keeps its capacity for the next ones.
+func (l *lane) popJob() {
+	n := len(l.jobs)
+	if n <= 16 {
+		copy(l.jobs, l.jobs[1:])
+		l.jobs[n-1] = Job{}
+		l.jobs = l.jobs[:n-1]
+		return
+	}
+	l.jobs[0] = Job{}
+	l.jobs = l.jobs[1:]
+}
+
+// laneFIFO is a first-in first-out ring of lanes that reuses its buffer.
+type laneFIFO struct {
+	buf  []*lane
+	head int
+	n    int
+}
+
+func (f *laneFIFO) len() int { return f.n }
+
+func (f *laneFIFO) push(l *lane) {
+	if f.n == len(f.buf) {
+		grown := make([]*lane, max(16, 2*len(f.buf)))
+		for i := range f.n {
+			grown[i] = f.buf[(f.head+i)%len(f.buf)]
+		}
+		f.buf, f.head = grown, 0
+	}
+	f.buf[(f.head+f.n)%len(f.buf)] = l
+	f.n++
+}
+
+func (f *laneFIFO) pop() *lane {
+	l := f.buf[f.head]
+	f.buf[f.head] = nil
+	f.head = (f.head + 1) % len(f.buf)
+	f.n--
+	return l
 }

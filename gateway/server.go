@@ -166,12 +166,13 @@ func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent, decoded []
 		// gets them from its source.
 		return http.StatusOK, "", ""
 	}
-	jobs := make([]Job, len(stored))
+	var buf [4]Job // most webhooks carry one event: no slice to allocate
+	jobs := buf[:0]
 	for i, ev := range stored {
 		pe := &pendingEvent{Event: ev, in: &decoded[i]}
 		// The store keeps the body; the queue keeps the event decoded.
 		pe.Body = nil
-		jobs[i] = Job{Key: ev.Lane, Value: pe, Enqueued: ev.Accepted}
+		jobs = append(jobs, Job{Key: ev.Lane, Value: pe, Enqueued: ev.Accepted})
 	}
 	if err := g.queue.Push(jobs...); err != nil {
 		// Not reached: the queue closes only under the intake lock. The
