@@ -230,7 +230,7 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 	}
 	switch {
 	case h.halt == nil:
-		rec, err := encodeState(key, st, g.now())
+		rec, err := encodeStateKey(ev.Lane, st, g.now()) // the lane is the state's key
 		if err != nil {
 			return g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{DedupKeys: []string{dk}, DedupTTL: DedupTTL}, ReasonCorrupt)
 		}
@@ -294,13 +294,14 @@ func (h *handling) stepDone(n int) {
 // it (see plan.go). A plan of several steps is encoded here, so that a plan
 // that cannot be kept fails before its first step rather than after it.
 func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) (*decodedPlan, Verdict, bool) {
-	before, err := g.states.Load(wctx, key)
+	before, err := g.states.loadKey(wctx, ev.Lane) // the lane is the state's key
 	if err != nil {
 		return nil, g.storeFailed(wctx, h, "loading the state", err), false
 	}
 	h.mode = modeDecide
 	h.quiet = true
-	h.rec = &plan{Version: planVersion, Time: h.start, State: before, Settings: h.settings}
+	h.decided.plan = plan{Version: planVersion, Time: h.start, State: before, Settings: h.settings}
+	h.rec = &h.decided.plan
 	st, effects := conversation.Handle(before, cev, h.start, h.settings)
 	h.run(ctx, st, effects)
 	if ctx.Err() != nil {
@@ -313,7 +314,8 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 		f := store.Failure{Rule: h.halt.rule, Step: h.halt.index, Error: h.halt.err.Error()}
 		return nil, g.deadLetter(wctx, ev, h, f, store.Completion{}, ReasonCorrupt), false
 	}
-	dp := &decodedPlan{plan: *h.rec, decisions: h.recFired}
+	dp := &h.decided // the event keeps it, for a retry: h stays with it
+	dp.decisions = h.recFired
 	if len(dp.Steps) > 1 {
 		if err := g.withPlan(ev, dp); err != nil {
 			return nil, g.deadLetter(wctx, ev, h, store.Failure{Error: err.Error()}, store.Completion{}, ReasonCorrupt), false

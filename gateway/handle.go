@@ -140,6 +140,8 @@ type handling struct {
 	// rec is the plan being recorded (modeDecide); plan the plan replayed
 	// (modeExec).
 	rec *plan
+	// decided holds the plan made in modeDecide; rec points into it.
+	decided decodedPlan
 	// recFired holds, in modeDecide, each evaluation's firings as made:
 	// the run that follows replays them as they are, and they are encoded
 	// only when the plan is written.

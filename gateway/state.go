@@ -33,7 +33,13 @@ func parseStateKey(s string) (conversation.Key, bool) {
 
 // Load returns the state of a conversation (the zero State when unknown).
 func (s *States) Load(ctx context.Context, k conversation.Key) (conversation.State, error) {
-	data, ok, err := s.s.LoadState(ctx, stateKey(k))
+	return s.loadKey(ctx, stateKey(k))
+}
+
+// loadKey is Load by the store's key of the conversation (a stored
+// event's lane).
+func (s *States) loadKey(ctx context.Context, key string) (conversation.State, error) {
+	data, ok, err := s.s.LoadState(ctx, key)
 	if err != nil || !ok {
 		return conversation.State{}, err
 	}
@@ -60,6 +66,11 @@ func (s *States) Expire(ctx context.Context, before time.Time) (int, error) {
 // activity is the latest moment the state says anything about, or now when
 // it says nothing.
 func encodeState(k conversation.Key, st conversation.State, now time.Time) (*store.State, error) {
+	return encodeStateKey(stateKey(k), st, now)
+}
+
+// encodeStateKey is encodeState by the store's key of the conversation.
+func encodeStateKey(key string, st conversation.State, now time.Time) (*store.State, error) {
 	data, err := st.MarshalBinary()
 	if err != nil {
 		return nil, err // it says what failed: "conversation: encoding a state: …"
@@ -68,7 +79,7 @@ func encodeState(k conversation.Key, st conversation.State, now time.Time) (*sto
 	if active.IsZero() {
 		active = now
 	}
-	return &store.State{Key: stateKey(k), Data: data, LastActive: active}, nil
+	return &store.State{Key: key, Data: data, LastActive: active}, nil
 }
 
 // decodeState reads a stored state: its binary form, or the JSON form that
