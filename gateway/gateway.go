@@ -92,7 +92,8 @@ type Config struct {
 	// DefaultBacklogPerWorker × Workers when zero, no pacing when
 	// negative. A steady load the workers can absorb is then answered a
 	// little later instead of filling the queue, and the queue stays
-	// short. Not used with Source (the fleet's queue is in Redis).
+	// short. With Source, the backlog is this replica's deliveries: its
+	// share of the fleet's queue.
 	Backlog int
 	// AdmitWait is the longest a webhook waits for room in the backlog;
 	// then its events are accepted past it (up to QueueSize).
@@ -240,7 +241,7 @@ func New(cfg Config) *Gateway {
 	// The store bounds what is accepted; the scheduler holds what the
 	// store holds, and the timer's returns besides.
 	g.queue = NewMemoryQueue(math.MaxInt)
-	if cfg.Source == nil && cfg.Backlog >= 0 {
+	if cfg.Backlog >= 0 {
 		backlog := cfg.Backlog
 		if backlog == 0 {
 			backlog = DefaultBacklogPerWorker * cfg.Workers

@@ -135,9 +135,10 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 // decoded holds the batch's events as decoded (decoded[i] is batch[i]): the
 // queue keeps them, so that a worker does not decode what was just encoded.
 func (g *Gateway) accept(ctx context.Context, batch []store.NewEvent, decoded []messenger.Incoming) (status int, outcome, why string) {
-	if len(batch) > 0 && g.cfg.Source == nil {
+	if len(batch) > 0 {
 		// Pace the intake to the workers: past the backlog, wait for room
-		// (at most AdmitWait), then accept all the same.
+		// (at most AdmitWait), then accept all the same. In a fleet the
+		// backlog is this replica's deliveries, a share of the fleet's.
 		reserved, _ := g.queue.Admit(ctx, len(batch), g.cfg.AdmitWait)
 		defer g.queue.Release(reserved)
 	}

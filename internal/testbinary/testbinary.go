@@ -40,6 +40,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Flags returns the `go build` flags that reproduce the settings of the
@@ -130,7 +131,11 @@ func run(m *testing.M, pkg string, bin *string) int {
 // under the temporary directory, named by a hash of the settings and of
 // every source file of the module (any change to the code is a new build),
 // and a lock keeps two packages that start at once from linking it twice.
-// Other builds of the binary left there are removed.
+// Other builds of the binary left there are removed once unused for a day
+// (another checkout's tests may be running one).
+// staleBuild is how long a build is kept unused.
+const staleBuild = 24 * time.Hour
+
 func shared(pkg string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -155,15 +160,19 @@ func shared(pkg string) (string, error) {
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	out := filepath.Join(base, key, filepath.Base(filepath.Clean(pkg)))
 	if _, err := os.Stat(out); err == nil {
+		_ = os.Chtimes(filepath.Dir(out), time.Now(), time.Now()) // in use
 		return out, nil
 	}
 	if entries, err := os.ReadDir(base); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && e.Name() != key {
+			// Another checkout's test run may be using a recent build: only
+			// builds unused for a day are removed.
+			if info, err := e.Info(); err == nil && e.IsDir() && e.Name() != key && time.Since(info.ModTime()) > staleBuild {
 				os.RemoveAll(filepath.Join(base, e.Name()))
 			}
 		}
 	}
+	_ = os.Chtimes(filepath.Dir(out), time.Now(), time.Now()) // in use
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
