@@ -2,18 +2,22 @@
 //
 // It starts a Graph API sink (a local HTTP server that answers every Graph
 // call with success and counts them), starts the threadgate binary as a child
-// process pointed at the sink, and starts two references: a bare net/http
-// handler that only reads the body, checks the HMAC and answers 200, and a
-// bare forwarder that does the same and then makes one Graph call per event
-// (the least any gateway that answers must do). It sends signed webhooks (one
-// text message each, from many users) with N connections for D seconds to
-// each in turn, and prints for each: requests per second, p50/p99 latency,
-// non-2xx answers, how long its queue took to drain after the load stopped
-// (until the sink had every Graph call the accepted webhooks cause), and the
-// CPU it used per request; for the gateway also the Graph calls expected vs
-// received and its peak RSS. The references run inside the tool, so their CPU
-// is the tool's; the tool estimates the forwarder's own share and prints the
-// gateway's CPU per request against both.
+// process pointed at the sink, and starts two references, each a child
+// process of its own (the tool's executable re-executed with
+// THREADGATE_LOAD_ROLE set): a bare net/http handler that only reads the
+// body, checks the HMAC and answers 200, and a bare forwarder that does the
+// same and then makes one Graph call per event (the least any gateway that
+// answers must do). It sends signed webhooks (one text message each, from
+// many users) with N connections for D seconds to each in turn, and prints
+// for each: requests per second, p50/p99 latency, non-2xx answers, how long
+// its queue took to drain after the load stopped (until the sink had every
+// Graph call the accepted webhooks cause), the CPU its own process used per
+// request (read from /proc/PID/stat, over the load and the drain; the
+// gateway's summed over its replicas), and the CPU the tool itself (load
+// generator and sink) used per request; for the gateway also the Graph
+// calls expected vs received and its peak RSS. It ends with the gateway's
+// CPU per request divided by the bare forwarder's, both measured the same
+// way in the same run.
 //
 // The gateway runs in memory, with --data-dir in a temporary directory
 // (-data-dir), or on Redis (-redis-url, or -redis-server to have the tool
@@ -86,8 +90,8 @@ func (o options) onRedis() bool { return o.redisURL != "" || o.redisServer != ""
 const usageHead = `usage: threadgate-load -bin PATH [flags]
 
 Measures the threadgate binary under load against two references that run
-inside this tool (a bare net/http handler and a bare forwarder), all against
-a local Graph API sink, on the loopback interface.
+as child processes of this tool (a bare net/http handler and a bare
+forwarder), all against a local Graph API sink, on the loopback interface.
 
 The gateway runs in memory, or with -data-dir, or on Redis: -redis-url URL
 runs it with THREADGATE_REDIS_URL=URL and flushes nothing, so give it a
@@ -170,6 +174,10 @@ func (o options) validate() error {
 }
 
 func main() {
+	if name, ok := os.LookupEnv(roleEnv); ok {
+		// Re-executed by the tool as one of its references.
+		os.Exit(roleMain(name))
+	}
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -204,11 +212,11 @@ type result struct {
 	drain time.Duration
 	// drained is false when the calls were still missing after -settle.
 	drained bool
-	// toolCPU is the CPU this process (load generator, sink, and the
-	// references, which run in it) used from the start of the load to the
-	// end of the drain; targetCPU the CPU of the target's own processes
-	// (summed over the replicas), or -1 for a reference, which has none;
-	// redisCPU that of the redis-server the tool started, or -1.
+	// toolCPU is the CPU this process (load generator and sink) used
+	// from the start of the load to the end of the drain; targetCPU the
+	// CPU of the target's own processes over the same time (summed over
+	// the gateway's replicas); redisCPU that of the redis-server the tool
+	// started, or -1.
 	toolCPU, targetCPU, redisCPU time.Duration
 }
 
@@ -245,22 +253,19 @@ func waitCalls(s *sink, n int64, settle time.Duration) bool {
 	return true
 }
 
-// bench is what every run shares: the options, the sink, the references'
-// addresses and the webhooks' source.
+// bench is what every run shares: the options, the sink and the
+// webhooks' source.
 type bench struct {
 	o       options
 	sink    *sink
 	hooks   *webhooks
 	sinkURL string
-	refURL  string
-	fwdURL  string
 }
 
 // measure runs the load against urls, then waits until the sink has
 // received the Graph calls the accepted webhooks cause (calls(accepted)),
 // and records the drain time and the CPU used. pids are the target's
-// processes, none for a reference running in this one; redisPID is the
-// redis-server the tool started, or 0.
+// processes; redisPID is the redis-server the tool started, or 0.
 func (b *bench) measure(name string, urls []string, calls func(accepted int64) int64, pids []int, redisPID int) *result {
 	before := b.sink.calls.Load()
 	tool0, target0, redis0 := selfCPU(), processesCPU(pids), processCPU(redisPID)
@@ -272,10 +277,7 @@ func (b *bench) measure(name string, urls []string, calls func(accepted int64) i
 		r.drain = 0
 	}
 	r.toolCPU = selfCPU() - tool0
-	r.targetCPU, r.redisCPU = -1, -1
-	if len(pids) > 0 {
-		r.targetCPU = processesCPU(pids) - target0
-	}
+	r.targetCPU, r.redisCPU = processesCPU(pids)-target0, -1
 	if redisPID != 0 {
 		r.redisCPU = processCPU(redisPID) - redis0
 	}
@@ -284,7 +286,8 @@ func (b *bench) measure(name string, urls []string, calls func(accepted int64) i
 
 // once runs the whole measurement once: a fresh gateway (and redis-server,
 // with -redis-server), then the reference, the bare forwarder and the
-// gateway in turn.
+// gateway in turn, each reference a fresh process that stops after its
+// phase.
 func (b *bench) once() (_ *runResult, err error) {
 	redisURL, redisPID := b.o.redisURL, 0
 	if b.o.redisServer != "" {
@@ -308,8 +311,12 @@ func (b *bench) once() (_ *runResult, err error) {
 	none := func(int64) int64 { return 0 }
 	one := func(accepted int64) int64 { return accepted }
 	rr := &runResult{}
-	rr.ref = b.measure("reference net/http", []string{b.refURL + "/webhook"}, none, nil, 0)
-	rr.fwd = b.measure("bare forwarder", []string{b.fwdURL + "/webhook"}, one, nil, 0)
+	if rr.ref, err = b.measureReference(roleReference, "reference net/http", none); err != nil {
+		return nil, err
+	}
+	if rr.fwd, err = b.measureReference(roleForwarder, "bare forwarder", one); err != nil {
+		return nil, err
+	}
 	if redisURL != "" {
 		// The replicas share the partitions out while the references
 		// run; a fleet still settling would measure the takeover.
@@ -324,6 +331,21 @@ func (b *bench) once() (_ *runResult, err error) {
 	rr.peakRSS = gw.peakRSS()
 	rr.exits = gw.stop(30 * time.Second)
 	return rr, nil
+}
+
+// measureReference starts the reference r as a child process, measures
+// it as name (calls as in measure) and stops it.
+func (b *bench) measureReference(r role, name string, calls func(accepted int64) int64) (_ *result, err error) {
+	p, err := startReference(r, b.sinkURL, 15*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if stopErr := p.stop(30 * time.Second); stopErr != nil && err == nil {
+			err = fmt.Errorf("stop the %s: %w", r, stopErr)
+		}
+	}()
+	return b.measure(name, []string{p.url + "/webhook"}, calls, []int{p.pid()}, 0), nil
 }
 
 // gatewayName labels the gateway's line of the report.
@@ -347,22 +369,6 @@ func run(o options, out io.Writer) error {
 	}
 	defer sinkSrv.Close()
 	b.sinkURL = sinkURL
-
-	refSrv, refURL, err := listen(http.HandlerFunc(reference))
-	if err != nil {
-		return err
-	}
-	defer refSrv.Close()
-	b.refURL = refURL
-
-	fwd := newForwarder(sinkURL)
-	defer fwd.close()
-	fwdSrv, fwdURL, err := listen(fwd)
-	if err != nil {
-		return err
-	}
-	defer fwdSrv.Close()
-	b.fwdURL = fwdURL
 
 	p := &printer{w: out, markdown: o.markdown}
 	printSetup(p, o, runtime.NumCPU())
@@ -449,75 +455,6 @@ func peakRSS(pid int) int64 {
 	}
 	return 0
 }
-
-// reference is the bare handler the gateway is compared with: read the body,
-// check the HMAC, answer 200.
-func reference(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	io.WriteString(w, "EVENT_RECEIVED")
-}
-
-// forwarder is the second reference: the least any gateway must do per
-// event. It reads the body, checks the HMAC, queues the event and answers
-// 200; 64 workers then make one Send API call per event to the sink. No
-// decoding, rules, ordering or retries.
-type forwarder struct {
-	queue  chan []byte
-	client *http.Client
-	url    string
-	wg     sync.WaitGroup
-}
-
-func newForwarder(sinkURL string) *forwarder {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
-	f := &forwarder{queue: make(chan []byte, 10000), client: &http.Client{Transport: t, Timeout: 10 * time.Second},
-		url: sinkURL + "/v26.0/me/messages?access_token=load-test-token"}
-	for range 64 {
-		f.wg.Go(f.work)
-	}
-	return f
-}
-
-func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	select {
-	case f.queue <- body:
-		io.WriteString(w, "EVENT_RECEIVED")
-	default:
-		http.Error(w, "queue full", http.StatusServiceUnavailable)
-	}
-}
-
-func (f *forwarder) work() {
-	for range f.queue {
-		resp, err := f.client.Post(f.url, "application/json",
-			strings.NewReader(`{"recipient":{"id":"1"},"messaging_type":"RESPONSE","message":{"text":"[bot] hello"}}`))
-		if err != nil {
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-}
-
-func (f *forwarder) close() { close(f.queue); f.wg.Wait() }
 
 // sink stands in for the Graph API: every call succeeds and is counted.
 type sink struct{ calls atomic.Int64 }

@@ -32,6 +32,11 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 var threadgateBin string
 
 func TestMain(m *testing.M) {
+	if name, ok := os.LookupEnv(roleEnv); ok {
+		// This test binary, re-executed as a reference by the code
+		// under test (startReference runs os.Executable).
+		os.Exit(roleMain(name))
+	}
 	testbinary.Main(m, "../threadgate", &threadgateBin)
 }
 
@@ -77,13 +82,16 @@ func TestLoadToolRuns(t *testing.T) {
 				t.Fatalf("run: %v\n%s", err, out.String())
 			}
 			report := out.String()
-			for _, want := range []string{"reference net/http", "bare forwarder", tt.gateway, "gateway peak RSS", "gateway exit after SIGTERM: 0", "forwarder alone ≈"} {
+			for _, want := range []string{"reference net/http", "bare forwarder", tt.gateway, "gateway peak RSS", "gateway exit after SIGTERM: 0", cpuRatioText} {
 				if !strings.Contains(report, want) {
 					t.Errorf("report lacks %q:\n%s", want, report)
 				}
 			}
 			if strings.Contains(report, "redis-server cpu/req") || strings.Contains(report, "summary of") {
 				t.Errorf("a one-run report without Redis has a Redis line or a summary:\n%s", report)
+			}
+			if strings.Contains(report, "(in tool)") || strings.Contains(report, cpuRatioText+"n/a") {
+				t.Errorf("a reference's CPU was not read from its own process:\n%s", report)
 			}
 			checkGraphCalls(t, report, 1)
 		})
@@ -378,15 +386,13 @@ func TestPrinterCount(t *testing.T) {
 }
 
 // fixture is a phase's result with a given rate, latencies spread evenly
-// from lat/100 to lat, and CPU per request.
+// from lat/100 to lat, and CPU per request of the tool, of the target's
+// processes and of redis-server (-1 for none).
 func fixture(name string, rps int, lat time.Duration, tool, target, redis time.Duration) *result {
 	r := &result{name: name, requests: rps, elapsed: time.Second, drained: true, perTarget: []int{rps},
-		toolCPU: tool * time.Duration(rps), targetCPU: -1, redisCPU: -1}
+		toolCPU: tool * time.Duration(rps), targetCPU: target * time.Duration(rps), redisCPU: -1}
 	for i := 1; i <= 100; i++ {
 		r.latencies = append(r.latencies, lat*time.Duration(i)/100)
-	}
-	if target >= 0 {
-		r.targetCPU = target * time.Duration(rps)
 	}
 	if redis >= 0 {
 		r.redisCPU = redis * time.Duration(rps)
@@ -396,25 +402,25 @@ func fixture(name string, rps int, lat time.Duration, tool, target, redis time.D
 
 // fixtureRuns returns three runs of a gateway on Redis with two replicas:
 // the second has 503s, a drain that did not end and a replica that was
-// killed, the third a forwarder-alone estimate below zero.
+// killed, the third a forwarder whose CPU read as zero.
 func fixtureRuns() []*runResult {
 	var runs []*runResult
 	for i, c := range []struct {
-		gwRPS           int
-		fwdTool, gwTool time.Duration
-		non2xx          int
-		drain           time.Duration
-		drained         bool
-		exit            error
+		gwRPS   int
+		fwdCPU  time.Duration
+		non2xx  int
+		drain   time.Duration
+		drained bool
+		exit    error
 	}{
-		{gwRPS: 1200, fwdTool: 110 * time.Microsecond, gwTool: 80 * time.Microsecond, drain: 350 * time.Millisecond, drained: true},
-		{gwRPS: 1000, fwdTool: 120 * time.Microsecond, gwTool: 90 * time.Microsecond, non2xx: 152, drain: 20 * time.Second, exit: errKilled},
-		{gwRPS: 1500, fwdTool: 100 * time.Microsecond, gwTool: 130 * time.Microsecond, drain: 500 * time.Microsecond, drained: true},
+		{gwRPS: 1200, fwdCPU: 100 * time.Microsecond, drain: 350 * time.Millisecond, drained: true},
+		{gwRPS: 1000, fwdCPU: 120 * time.Microsecond, non2xx: 152, drain: 20 * time.Second, exit: errKilled},
+		{gwRPS: 1500, fwdCPU: 0, drain: 500 * time.Microsecond, drained: true},
 	} {
 		rr := &runResult{
-			ref: fixture("reference net/http", 20000+1000*i, 3*time.Millisecond, 50*time.Microsecond, -1, -1),
-			fwd: fixture("bare forwarder", 10000+500*i, 6*time.Millisecond, c.fwdTool, -1, -1),
-			gw:  fixture("threadgate (redis, 2 replicas)", c.gwRPS, 30*time.Millisecond, c.gwTool, 600*time.Microsecond, 400*time.Microsecond),
+			ref: fixture("reference net/http", 20000+1000*i, 3*time.Millisecond, 30*time.Microsecond, 20*time.Microsecond, -1),
+			fwd: fixture("bare forwarder", 10000+500*i, 6*time.Millisecond, 40*time.Microsecond, c.fwdCPU, -1),
+			gw:  fixture("threadgate (redis, 2 replicas)", c.gwRPS, 30*time.Millisecond, 80*time.Microsecond, 600*time.Microsecond, 400*time.Microsecond),
 		}
 		rr.fwd.drain = 10 * time.Millisecond
 		rr.gw.non2xx = c.non2xx
@@ -433,7 +439,7 @@ func fixtureRuns() []*runResult {
 // memory and three on Redis with the summary.
 func TestReportGolden(t *testing.T) {
 	memory := fixtureRuns()[0]
-	memory.gw = fixture("threadgate (memory)", 5000, 8*time.Millisecond, 80*time.Microsecond, 130*time.Microsecond, -1)
+	memory.gw = fixture("threadgate (memory)", 5000, 8*time.Millisecond, 40*time.Microsecond, 110*time.Microsecond, -1)
 	memory.gw.drain, memory.gw.drained = 200*time.Microsecond, true
 	memory.expected, memory.received, memory.exits = 5000, 5000, []error{nil}
 	onRedis := options{conns: 64, duration: time.Minute, users: 1000, settle: 2 * time.Minute, redisServer: "redis-server", replicas: 2, runs: 3}
@@ -476,30 +482,34 @@ func printReport(w io.Writer, o options, markdown bool, runs []*runResult) {
 func TestRatios(t *testing.T) {
 	runs := fixtureRuns()
 	tests := []struct {
-		name                       string
-		rr                         *runResult
-		alone                      time.Duration
-		vsRun, vsAlone, redisVsRun float64
+		name              string
+		rr                *runResult
+		vsFwd, redisVsFwd float64
+		withRedis         time.Duration
 	}{
-		// gateway 600µs, forwarder run 110µs, gateway run's tool 80µs,
-		// Redis 400µs.
-		{name: "estimate above zero", rr: runs[0], alone: 30 * time.Microsecond, vsRun: 600.0 / 110, vsAlone: 20, redisVsRun: 1000.0 / 110},
-		{name: "estimate below zero", rr: runs[2], alone: -30 * time.Microsecond, vsRun: 6, vsAlone: math.NaN(), redisVsRun: 10},
+		// gateway 600µs, Redis 400µs, forwarder 100µs.
+		{name: "forwarder measured", rr: runs[0], vsFwd: 6, withRedis: time.Millisecond, redisVsFwd: 10},
+		// The forwarder's CPU read as zero: nothing to divide by.
+		{name: "forwarder at zero", rr: runs[2], vsFwd: math.NaN(), withRedis: time.Millisecond, redisVsFwd: math.NaN()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.rr.ratios()
-			if c.forwarderAlone != tt.alone {
-				t.Errorf("forwarderAlone = %v, want %v", c.forwarderAlone, tt.alone)
+			if c.withRedis != tt.withRedis {
+				t.Errorf("withRedis = %v, want %v", c.withRedis, tt.withRedis)
 			}
 			for _, f := range []struct {
 				what      string
 				got, want float64
-			}{{"vsForwarderRun", c.vsForwarderRun, tt.vsRun}, {"vsForwarderAlone", c.vsForwarderAlone, tt.vsAlone}, {"withRedisVsForwarderRun", c.withRedisVsForwarderRun, tt.redisVsRun}} {
+			}{{"vsForwarder", c.vsForwarder, tt.vsFwd}, {"withRedisVsForwarder", c.withRedisVsForwarder, tt.redisVsFwd}} {
 				if math.IsNaN(f.want) != math.IsNaN(f.got) || (!math.IsNaN(f.want) && math.Abs(f.got-f.want) > 1e-9) {
 					t.Errorf("%s = %v, want %v", f.what, f.got, f.want)
 				}
 			}
 		})
+	}
+	if c := (&runResult{fwd: fixture("fwd", 100, time.Millisecond, 0, 100*time.Microsecond, -1),
+		gw: fixture("gw", 100, time.Millisecond, 0, 110*time.Microsecond, -1)}).ratios(); c.withRedis != -1 || !math.IsNaN(c.withRedisVsForwarder) {
+		t.Errorf("without a redis-server: withRedis %v, ratio %v; want -1 and NaN", c.withRedis, c.withRedisVsForwarder)
 	}
 }

@@ -27,35 +27,26 @@ type runResult struct {
 func (rr *runResult) targets() []*result { return []*result{rr.ref, rr.fwd, rr.gw} }
 
 // cpuRatios are the gateway's CPU per request against the bare
-// forwarder's, in one run. NaN where a figure is missing.
+// forwarder's, in one run, each read from its own processes. NaN where the
+// forwarder's is not positive.
 type cpuRatios struct {
-	// forwarderAlone estimates the forwarder's own CPU per request: the
-	// tool's CPU per request during the forwarder's phase (forwarder,
-	// load generator and sink) less the tool's during the gateway's
-	// (load generator and sink).
-	forwarderAlone time.Duration
-	// vsForwarderRun divides the gateway's CPU per request by the tool's
-	// during the forwarder's phase, as issue 13's table measures the
-	// forwarder; vsForwarderAlone by forwarderAlone.
-	vsForwarderRun, vsForwarderAlone float64
+	// vsForwarder divides the gateway's CPU per request by the
+	// forwarder's.
+	vsForwarder float64
 	// withRedis is the gateway's and its redis-server's CPU per request
-	// (-1 without a redis-server the tool started), and its ratios.
-	withRedis                                 time.Duration
-	withRedisVsForwarderRun, withRedisVsAlone float64
+	// (-1 without a redis-server the tool started); withRedisVsForwarder
+	// divides it by the forwarder's.
+	withRedis            time.Duration
+	withRedisVsForwarder float64
 }
 
 // ratios computes the run's cpuRatios.
 func (rr *runResult) ratios() cpuRatios {
-	fwdRun := rr.fwd.cpuPerRequest(rr.fwd.toolCPU)
-	c := cpuRatios{forwarderAlone: fwdRun - rr.gw.cpuPerRequest(rr.gw.toolCPU), withRedis: -1}
-	gw := rr.gw.cpuPerRequest(rr.gw.targetCPU)
-	c.vsForwarderRun = ratio(gw, fwdRun)
-	c.vsForwarderAlone = ratio(gw, c.forwarderAlone)
-	c.withRedisVsForwarderRun, c.withRedisVsAlone = math.NaN(), math.NaN()
+	fwd := rr.fwd.cpuPerRequest(rr.fwd.targetCPU)
+	c := cpuRatios{vsForwarder: ratio(rr.gw.cpuPerRequest(rr.gw.targetCPU), fwd), withRedis: -1, withRedisVsForwarder: math.NaN()}
 	if rr.gw.redisCPU >= 0 {
 		c.withRedis = rr.gw.cpuPerRequest(rr.gw.targetCPU + rr.gw.redisCPU)
-		c.withRedisVsForwarderRun = ratio(c.withRedis, fwdRun)
-		c.withRedisVsAlone = ratio(c.withRedis, c.forwarderAlone)
+		c.withRedisVsForwarder = ratio(c.withRedis, fwd)
 	}
 	return c
 }
@@ -206,16 +197,12 @@ func printRun(p *printer, o options, i int, rr *runResult) {
 	}
 	var rows [][]string
 	for _, r := range rr.targets() {
-		target := "(in tool)"
-		if r.targetCPU >= 0 {
-			target = perRequest(r.cpuPerRequest(r.targetCPU))
-		}
 		drain := drainText(r.drain, o.settle)
 		if !r.drained {
 			drain = drainText(time.Duration(math.MaxInt64), o.settle)
 		}
 		rows = append(rows, []string{r.name, p.count(r.rps()), durationText(r.percentile(0.50)), durationText(r.percentile(0.99)),
-			p.count(float64(r.non2xx)), p.count(float64(r.errors)), drain, target, perRequest(r.cpuPerRequest(r.toolCPU))})
+			p.count(float64(r.non2xx)), p.count(float64(r.errors)), drain, perRequest(r.cpuPerRequest(r.targetCPU)), perRequest(r.cpuPerRequest(r.toolCPU))})
 	}
 	p.table(tableHeader, rows)
 
@@ -235,12 +222,9 @@ func printRun(p *printer, o options, i int, rr *runResult) {
 		notes = append(notes, "redis-server cpu/req: "+perRequest(rr.gw.cpuPerRequest(rr.gw.redisCPU))+" (its own process, over the gateway's load and drain)")
 	}
 	c := rr.ratios()
-	notes = append(notes, fmt.Sprintf("forwarder alone ≈ %s/req: the tool's cpu/req during the bare forwarder (%s) less the tool's while driving the gateway (%s, the load generator's and sink's share)",
-		perRequest(c.forwarderAlone), perRequest(rr.fwd.cpuPerRequest(rr.fwd.toolCPU)), perRequest(rr.gw.cpuPerRequest(rr.gw.toolCPU))))
-	notes = append(notes, ratioNotes(ratioText(c.vsForwarderRun), ratioText(c.vsForwarderAlone))...)
+	notes = append(notes, cpuRatioText+ratioText(c.vsForwarder))
 	if c.withRedis >= 0 {
-		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s ÷ the bare forwarder run's tool cpu/req: %s; ÷ the forwarder alone: %s",
-			perRequest(c.withRedis), ratioText(c.withRedisVsForwarderRun), ratioText(c.withRedisVsAlone)))
+		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s ÷ bare forwarder cpu/req: %s", perRequest(c.withRedis), ratioText(c.withRedisVsForwarder)))
 	}
 	notes = append(notes,
 		fmt.Sprintf("threadgate/reference: req/s %.2fx, p99 %.2fx", rr.gw.rps()/rr.ref.rps(), p99Ratio(rr.gw, rr.ref)),
@@ -248,14 +232,9 @@ func printRun(p *printer, o options, i int, rr *runResult) {
 	p.notes(notes...)
 }
 
-// ratioNotes states the two CPU ratios issue 13 compares, each with what
-// it divides by.
-func ratioNotes(vsRun, vsAlone string) []string {
-	return []string{
-		"threadgate cpu/req ÷ the bare forwarder run's tool cpu/req (forwarder + load generator + sink, as issue 13's table measures the forwarder): " + vsRun,
-		"threadgate cpu/req ÷ the forwarder alone (the estimate above, without the load generator and sink): " + vsAlone,
-	}
-}
+// cpuRatioText introduces the gateway's CPU per request against the bare
+// forwarder's.
+const cpuRatioText = "threadgate cpu/req ÷ bare forwarder cpu/req (both read from their own processes, in the same run): "
 
 func p99Ratio(r, ref *result) float64 {
 	return float64(r.percentile(0.99)) / float64(max(ref.percentile(0.99), 1))
@@ -269,7 +248,6 @@ func printSummary(p *printer, o options, runs []*runResult) {
 	for t := range runs[0].targets() {
 		var rps, p50, p99, drain, cpu, tool []float64
 		var non2xx, errs int
-		inTool := false
 		for _, rr := range runs {
 			r := rr.targets()[t]
 			rps = append(rps, r.rps())
@@ -280,24 +258,19 @@ func printSummary(p *printer, o options, runs []*runResult) {
 				d = math.Inf(1)
 			}
 			drain = append(drain, d)
-			inTool = r.targetCPU < 0
 			cpu = append(cpu, float64(r.cpuPerRequest(r.targetCPU)))
 			tool = append(tool, float64(r.cpuPerRequest(r.toolCPU)))
 			non2xx += r.non2xx
 			errs += r.errors
 		}
-		target := "(in tool)"
-		if !inTool {
-			target = perRequest(medianDuration(cpu))
-		}
 		rows = append(rows, []string{runs[0].targets()[t].name, p.count(median(rps)), durationText(medianDuration(p50)), durationText(medianDuration(p99)),
-			p.count(float64(non2xx)), p.count(float64(errs)), drainText(medianDuration(drain), o.settle), target, perRequest(medianDuration(tool))})
+			p.count(float64(non2xx)), p.count(float64(errs)), drainText(medianDuration(drain), o.settle), perRequest(medianDuration(cpu)), perRequest(medianDuration(tool))})
 	}
 	p.table(tableHeader, rows)
 
 	var expected, received, peak int64
 	var processes, failed int
-	var redisCPU, withRedis, withRedisVsRun, withRedisVsAlone, alone, vsRun, vsAlone, gwRPS, gwP99, fwdRPS, fwdP99 []float64
+	var redisCPU, withRedis, withRedisVsFwd, vsFwd, gwRPS, gwP99, fwdRPS, fwdP99 []float64
 	for _, rr := range runs {
 		expected += rr.expected
 		received += rr.received
@@ -312,12 +285,9 @@ func printSummary(p *printer, o options, runs []*runResult) {
 		if rr.gw.redisCPU >= 0 {
 			redisCPU = append(redisCPU, float64(rr.gw.cpuPerRequest(rr.gw.redisCPU)))
 			withRedis = append(withRedis, float64(c.withRedis))
-			withRedisVsRun = append(withRedisVsRun, c.withRedisVsForwarderRun)
-			withRedisVsAlone = append(withRedisVsAlone, c.withRedisVsAlone)
+			withRedisVsFwd = append(withRedisVsFwd, c.withRedisVsForwarder)
 		}
-		alone = append(alone, float64(c.forwarderAlone))
-		vsRun = append(vsRun, c.vsForwarderRun)
-		vsAlone = append(vsAlone, c.vsForwarderAlone)
+		vsFwd = append(vsFwd, c.vsForwarder)
 		gwRPS = append(gwRPS, rr.gw.rps()/rr.ref.rps())
 		gwP99 = append(gwP99, p99Ratio(rr.gw, rr.ref))
 		fwdRPS = append(fwdRPS, rr.fwd.rps()/rr.ref.rps())
@@ -331,11 +301,10 @@ func printSummary(p *printer, o options, runs []*runResult) {
 	if len(redisCPU) > 0 {
 		notes = append(notes, "redis-server cpu/req: "+perRequest(medianDuration(redisCPU))+" (median)")
 	}
-	notes = append(notes, "forwarder alone ≈ "+perRequest(medianDuration(alone))+"/req (median of the runs' estimates)")
-	notes = append(notes, ratioNotes(spreadText(vsRun), spreadText(vsAlone))...)
+	notes = append(notes, cpuRatioText+spreadText(vsFwd))
 	if len(withRedis) > 0 {
-		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s (median) ÷ the bare forwarder run's tool cpu/req: %s; ÷ the forwarder alone: %s",
-			perRequest(medianDuration(withRedis)), spreadText(withRedisVsRun), spreadText(withRedisVsAlone)))
+		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s (median) ÷ bare forwarder cpu/req: %s",
+			perRequest(medianDuration(withRedis)), spreadText(withRedisVsFwd)))
 	}
 	notes = append(notes,
 		fmt.Sprintf("threadgate/reference: req/s %s, p99 %s", spreadText(gwRPS), spreadText(gwP99)),
@@ -346,15 +315,14 @@ func printSummary(p *printer, o options, runs []*runResult) {
 
 // printLegend says what the columns mean.
 func printLegend(p *printer, o options) {
-	cpu := "cpu/req: the gateway process' CPU (user+system) per request, over the load and the drain"
+	cpu := "cpu/req: the CPU (user+system, from /proc/PID/stat) per request of the target's own process, over the load and the drain; each reference runs as a child process of the tool"
 	if o.replicas > 1 {
-		cpu = fmt.Sprintf("cpu/req: the gateway's CPU (user+system) per request, over the load and the drain, summed over its %d processes", o.replicas)
+		cpu += fmt.Sprintf(", and the gateway's is summed over its %d processes", o.replicas)
 	}
 	p.notes(
 		"drain: from the end of the load until the sink had the Graph call of every accepted webhook",
-		cpu+"; tool cpu/req: this process' (load generator, sink, and the references, which run in it)",
-		"forwarder alone: an estimate that takes the load generator and sink to cost as much per request while driving the gateway as while driving the forwarder; "+
-			"at a lower request rate they cost more per request (the runtime's wake-ups are shared by fewer requests), so against a gateway slower than the forwarder the estimate is low, and n/a when it is not positive")
+		cpu,
+		"tool cpu/req: the tool's own process (the load generator and the Graph API sink) per request, over the same time")
 }
 
 // perRequest formats a CPU time per request.
@@ -401,10 +369,11 @@ func exitText(exits []error) string {
 }
 
 // ratioText formats a ratio; NaN when what it divides by is not positive
-// (a forwarder-alone estimate at or below zero: see printLegend).
+// (no CPU time read for the forwarder: /proc unreadable, or too few
+// requests for a clock tick).
 func ratioText(r float64) string {
 	if math.IsNaN(r) {
-		return "n/a (estimate ≤ 0)"
+		return "n/a (no forwarder CPU read)"
 	}
 	return fmt.Sprintf("%.2fx", r)
 }
