@@ -130,8 +130,11 @@ type handling struct {
 	set      *engine.Set
 	settings conversation.Settings
 	start    time.Time
-	log      *eventLogger
-	rep      Report
+	// log writes the event's lines: it points at logger, which the
+	// handling holds so that the two take one allocation.
+	log    *eventLogger
+	logger eventLogger
+	rep    Report
 	// watch holds the Watch effects, carried out once the state is saved.
 	watch []time.Time
 
@@ -189,16 +192,18 @@ func (h *handling) retryable() bool { return h.halt != nil && h.halt.class != re
 func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *handling {
 	start := g.now()
 	set := g.rules()
-	return &handling{
+	h := &handling{
 		g:        g,
 		key:      key,
 		to:       messenger.Recipient{PageID: key.PageID, UserID: key.UserID},
 		set:      set,
 		settings: g.settings(set),
 		start:    start,
-		log:      g.eventLog(kind, standby, key.UserID),
+		logger:   eventLogger{g: g, kind: kind, standby: standby, user: key.UserID},
 		rep:      Report{Time: start, PageID: key.PageID, UserID: key.UserID, Kind: kind, Standby: standby},
 	}
+	h.log = &h.logger
+	return h
 }
 
 // settings returns what the conversation's transitions read with a rule
@@ -426,9 +431,10 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 	return st
 }
 
-// logHandled writes the event's log line, once the rules ran.
+// logHandled writes the event's log line, once the rules ran. Nothing of
+// it is built when the line's level is disabled.
 func (h *handling) logHandled(outcome string) {
-	if !h.evaluated {
+	if !h.evaluated || !h.log.enabled(slog.LevelInfo) {
 		return
 	}
 	switch {
@@ -441,7 +447,11 @@ func (h *handling) logHandled(outcome string) {
 	if ran == nil {
 		ran = []string{}
 	}
-	h.log.Info("event handled", "rule", strings.Join(h.fired, ","), "actions", ran, "outcome", outcome, "duration_ms", ms(h.g.now().Sub(h.rep.Time)))
+	h.log.logAttrs(slog.LevelInfo, "event handled",
+		slog.String("rule", strings.Join(h.fired, ",")),
+		slog.Any("actions", ran),
+		slog.String("outcome", outcome),
+		slog.String("duration_ms", ms(h.g.now().Sub(h.rep.Time))))
 }
 
 // reportStep adds a step that ran to the report.
