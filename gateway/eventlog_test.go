@@ -176,8 +176,8 @@ func BenchmarkEventLogLine(b *testing.B) {
 			for b.Loop() {
 				h := g.handling(key, "message", false)
 				h.evaluated = true
-				h.fired = append(h.fired, "echo")
-				h.ran = append(h.ran, "send_text")
+				h.addFired("echo")
+				h.addRan("send_text")
 				h.logHandled("ok")
 			}
 		})

@@ -165,9 +165,13 @@ type handling struct {
 	// steps that run are applied to it, since the plan's state is older
 	// than the conversation's.
 	now *conversation.State
-	// fired and ran are the rules fired and the steps that succeeded,
-	// for the log line.
+	// fired and ran are the rules fired and the steps that ran (a failed
+	// one marked ":error"), for the log line; a nil slice starts in the
+	// handling's own array (addFired, addRan), which holds nearly every
+	// event's.
 	fired, ran []string
+	firedBuf   [2]string
+	ranBuf     [4]string
 	// evaluated is true once the rules ran; renderErrors counts the
 	// actions of the fired rules that could not be rendered.
 	evaluated    bool
@@ -404,9 +408,11 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 	for _, f := range fired {
 		if !h.quiet && h.mode != modeDecide {
 			g.obs.RuleFired(f.rule)
-			rep.Rules = append(rep.Rules, f.rule)
+			if g.cfg.OnHandled != nil { // only a reader of reports sees it
+				rep.Rules = append(rep.Rules, f.rule)
+			}
 		}
-		h.fired = append(h.fired, f.rule)
+		h.addFired(f.rule)
 		h.renderErrors += f.renderErrors
 		h.rule = f.rule
 		for _, c := range f.calls {
@@ -418,10 +424,10 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 					if h.mode == modeLive {
 						log.Error("action failed", "rule", f.rule, "action", sr.step.Kind(), "error", sr.err.Error())
 					}
-					h.ran = append(h.ran, sr.step.Kind()+":error")
+					h.addRan(sr.step.Kind() + ":error")
 					continue
 				}
-				h.ran = append(h.ran, sr.step.Kind())
+				h.addRan(sr.step.Kind())
 			}
 			if h.halt != nil {
 				return st
@@ -429,6 +435,22 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 		}
 	}
 	return st
+}
+
+// addFired notes a rule that fired, for the log line.
+func (h *handling) addFired(rule string) {
+	if h.fired == nil {
+		h.fired = h.firedBuf[:0]
+	}
+	h.fired = append(h.fired, rule)
+}
+
+// addRan notes a step that ran, for the log line.
+func (h *handling) addRan(kind string) {
+	if h.ran == nil {
+		h.ran = h.ranBuf[:0]
+	}
+	h.ran = append(h.ran, kind)
 }
 
 // logHandled writes the event's log line, once the rules ran. Nothing of
