@@ -101,7 +101,9 @@ type Options struct {
 	// HTTPClient defaults to a client with a 20 s timeout whose transport
 	// keeps up to 256 idle connections to the Graph API, so that many
 	// workers sending at once reuse connections instead of opening new ones
-	// (net/http's default keeps 2 per host).
+	// (net/http's default keeps 2 per host). Its Transport must not change
+	// a request, as http.RoundTripper says: without a cookie jar, calls
+	// share one header map.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts of one call, retries included;
 	// default 4.
