@@ -131,8 +131,11 @@ type handling struct {
 	set      *engine.Set
 	settings conversation.Settings
 	start    time.Time
-	log      *eventLogger
-	rep      Report
+	// log writes the event's lines: it points at logger, which the
+	// handling holds so that the two take one allocation.
+	log    *eventLogger
+	logger eventLogger
+	rep    Report
 	// watch holds the Watch effects, carried out once the state is saved.
 	watch []time.Time
 
@@ -168,11 +171,13 @@ type handling struct {
 	// steps that run are applied to it, since the plan's state is older
 	// than the conversation's.
 	now *conversation.State
-	// fired and ran are the rules fired and the steps that succeeded,
-	// for the log line; their buffers hold the usual few without an
-	// allocation.
-	fired, ran       []string
-	firedBuf, ranBuf [2]string
+	// fired and ran are the rules fired and the steps that ran (a failed
+	// one marked ":error"), for the log line; a nil slice starts in the
+	// handling's own array (addFired, addRan), which holds nearly every
+	// event's.
+	fired, ran []string
+	firedBuf   [2]string
+	ranBuf     [4]string
 	// dedupBuf holds the event's dedup key for its completion.
 	dedupBuf [1]string
 	// evaluated is true once the rules ran; renderErrors counts the
@@ -206,10 +211,10 @@ func (g *Gateway) handling(key conversation.Key, kind string, standby bool) *han
 		set:      set,
 		settings: g.settings(set),
 		start:    start,
-		log:      g.eventLog(kind, standby, key.UserID),
+		logger:   eventLogger{g: g, kind: kind, standby: standby, user: key.UserID},
 		rep:      Report{Time: start, PageID: key.PageID, UserID: key.UserID, Kind: kind, Standby: standby},
 	}
-	h.fired, h.ran = h.firedBuf[:0], h.ranBuf[:0]
+	h.log = &h.logger
 	return h
 }
 
@@ -401,11 +406,11 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 	for _, f := range fired {
 		if !h.quiet && h.mode != modeDecide {
 			g.obs.RuleFired(f.rule)
-			if g.cfg.OnHandled != nil { // only a reader of reports reads it
+			if g.cfg.OnHandled != nil { // only a reader of reports sees it
 				rep.Rules = append(rep.Rules, f.rule)
 			}
 		}
-		h.fired = append(h.fired, f.rule)
+		h.addFired(f.rule)
 		h.renderErrors += f.renderErrors
 		h.rule = f.rule
 		for _, c := range f.calls {
@@ -417,10 +422,10 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 					if h.mode == modeLive {
 						log.Error("action failed", "rule", f.rule, "action", sr.step.Kind(), "error", sr.err.Error())
 					}
-					h.ran = append(h.ran, sr.step.Kind()+":error")
+					h.addRan(sr.step.Kind() + ":error")
 					continue
 				}
-				h.ran = append(h.ran, sr.step.Kind())
+				h.addRan(sr.step.Kind())
 			}
 			if h.halt != nil {
 				return st
@@ -430,9 +435,26 @@ func (h *handling) runRules(ctx context.Context, st conversation.State, r conver
 	return st
 }
 
-// logHandled writes the event's log line, once the rules ran.
+// addFired notes a rule that fired, for the log line.
+func (h *handling) addFired(rule string) {
+	if h.fired == nil {
+		h.fired = h.firedBuf[:0]
+	}
+	h.fired = append(h.fired, rule)
+}
+
+// addRan notes a step that ran, for the log line.
+func (h *handling) addRan(kind string) {
+	if h.ran == nil {
+		h.ran = h.ranBuf[:0]
+	}
+	h.ran = append(h.ran, kind)
+}
+
+// logHandled writes the event's log line, once the rules ran. Nothing of
+// it is built when the line's level is disabled.
 func (h *handling) logHandled(outcome string) {
-	if !h.evaluated {
+	if !h.evaluated || !h.log.enabled(slog.LevelInfo) {
 		return
 	}
 	switch {
@@ -445,7 +467,11 @@ func (h *handling) logHandled(outcome string) {
 	if ran == nil {
 		ran = []string{}
 	}
-	h.log.Info("event handled", "rule", strings.Join(h.fired, ","), "actions", ran, "outcome", outcome, "duration_ms", ms(h.g.now().Sub(h.rep.Time)))
+	h.log.logAttrs(slog.LevelInfo, "event handled",
+		slog.String("rule", strings.Join(h.fired, ",")),
+		slog.Any("actions", ran),
+		slog.String("outcome", outcome),
+		slog.String("duration_ms", ms(h.g.now().Sub(h.rep.Time))))
 }
 
 // reportStep adds a step that ran to the report.

@@ -126,7 +126,7 @@ func (g *Gateway) receiveWebhook(c *gin.Context) {
 		g.obs.Event(string(in.Event.Kind()), in.Standby)
 	}
 	g.obs.WebhookRequest(OutcomeAccepted)
-	c.String(http.StatusOK, "EVENT_RECEIVED")
+	ack(c)
 }
 
 // accept stores a webhook's events (all or none) and queues them. It

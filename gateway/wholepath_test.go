@@ -137,15 +137,19 @@ func BenchmarkWholePath(b *testing.B) {
 // wholePathAllocBudget is the most allocations the gateway may take for
 // one event on the whole path: the allocations per event less the test
 // harness's own (the request and its signature, the recorder, the
-// in-memory Graph API's answer), with headroom over what
-// TestWholePathAllocations measures (README, "Benchmarks").
-const wholePathAllocBudget = 100
+// in-memory Graph API's answer), with about 10% headroom over what
+// TestWholePathAllocations measures (68 of 96 in all; README,
+// "Benchmarks"). Issue 13 asks for at most 100 in all.
+const wholePathAllocBudget = 75
 
 // TestWholePathAllocations fails when an event takes more allocations than
 // the budget: a regression on the hot path shows as a count, not a time.
 func TestWholePathAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("counts allocations of 50 events")
+	}
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items: counts do not hold")
 	}
 	w := newWholePath(t)
 	w.event(t)

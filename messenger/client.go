@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -100,7 +101,9 @@ type Options struct {
 	// HTTPClient defaults to a client with a 20 s timeout whose transport
 	// keeps up to 256 idle connections to the Graph API, so that many
 	// workers sending at once reuse connections instead of opening new ones
-	// (net/http's default keeps 2 per host).
+	// (net/http's default keeps 2 per host). Its Transport must not change
+	// a request, as http.RoundTripper says: without a cookie jar, calls
+	// share one header map.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts of one call, retries included;
 	// default 4.
@@ -132,14 +135,20 @@ type cachedAuth struct {
 	token string
 	unix  int64
 	query string // access_token=…&appsecret_proof=…&appsecret_time=…
+	// sendURL is the Send API's URL with query: the call of every reply,
+	// whose URL is then built once per token and second too.
+	sendURL string
 }
 
-// authQuery returns the encoded query parameters that authenticate a call
-// with token now, built once per token and second.
-func (c *Client) authQuery(token string) string {
+// sendPath is the Send API's path.
+const sendPath = "me/messages"
+
+// authFor returns how calls with token authenticate now: the encoded
+// query parameters, built once per token and second.
+func (c *Client) authFor(token string) *cachedAuth {
 	now := c.o.Now().Unix()
 	if a := c.auth.Load(); a != nil && a.token == token && a.unix == now {
-		return a.query
+		return a
 	}
 	q := url.Values{"access_token": {token}}
 	if len(c.o.AppSecret) > 0 {
@@ -148,8 +157,52 @@ func (c *Client) authQuery(token string) string {
 		q.Set("appsecret_time", ts)
 	}
 	a := &cachedAuth{token: token, unix: now, query: q.Encode()}
+	a.sendURL = c.o.BaseURL + "/" + sendPath + "?" + a.query
 	c.auth.Store(a)
-	return a.query
+	return a
+}
+
+// requestURL returns the URL of a call to path with query, authenticated
+// with token.
+func (c *Client) requestURL(path, token string, query url.Values) string {
+	a := c.authFor(token)
+	switch {
+	case path == sendPath && len(query) == 0:
+		return a.sendURL
+	case len(query) == 0:
+		return c.o.BaseURL + "/" + path + "?" + a.query
+	}
+	return c.o.BaseURL + "/" + path + "?" + query.Encode() + "&" + a.query
+}
+
+// jsonHeader is the header of every call with a body, unless the client
+// has a cookie jar (which adds its cookies to the request's header).
+// Requests share it: neither http.Client nor a RoundTripper changes a
+// request's header, and a header set per call costs two allocations.
+var jsonHeader = http.Header{"Content-Type": {"application/json"}}
+
+// responseBuffers holds the buffers that responses are read into: a
+// response is decoded (its strings copied) before its buffer goes back.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledResponse is the largest buffer kept for reuse.
+const maxPooledResponse = 64 << 10
+
+// readResponse reads up to maxResponseBytes of r, appending to b.
+func readResponse(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):min(cap(b), maxResponseBytes)])
+		b = b[:len(b)+n]
+		if err == io.EOF || len(b) >= maxResponseBytes {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // errorKey is how a Graph error's body starts: {"error": {...}}.
@@ -254,7 +307,7 @@ func (c *Client) SendMessageWithControl(ctx context.Context, to Recipient, msg *
 		return errors.New("messenger: send message: no message")
 	}
 	req := sendRequest{Recipient: recipientID{to.UserID}, MessagingType: "RESPONSE", Message: msg, ThreadControl: control}
-	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, validJSON{})
+	return c.call(ctx, http.MethodPost, sendPath, to, nil, req, validJSON{})
 }
 
 // SenderAction sends a sender action (TypingOn, TypingOff, MarkSeen) in a
@@ -264,7 +317,7 @@ func (c *Client) SenderAction(ctx context.Context, to Recipient, action string) 
 		return errors.New("messenger: sender action: no action")
 	}
 	req := sendRequest{Recipient: recipientID{to.UserID}, SenderAction: action}
-	return c.call(ctx, http.MethodPost, "me/messages", to, nil, req, validJSON{})
+	return c.call(ctx, http.MethodPost, sendPath, to, nil, req, validJSON{})
 }
 
 // PassThreadControl passes the thread to the app targetAppID with metadata
@@ -375,21 +428,23 @@ func (c *Client) callPage(ctx context.Context, method, path, endpoint, pageID st
 // once makes one attempt. It returns the HTTP status (0 without a
 // response) and whether a failure is worth retrying.
 func (c *Client) once(ctx context.Context, method, path, endpoint, token string, query url.Values, payload []byte, out any) (status int, retry bool, err error) {
-	u := c.o.BaseURL + "/" + path + "?"
-	if len(query) > 0 {
-		u += query.Encode() + "&"
-	}
-	u += c.authQuery(token)
 	var rb io.Reader
 	if payload != nil {
 		rb = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rb)
+	req, err := http.NewRequestWithContext(ctx, method, c.requestURL(path, token, query), rb)
 	if err != nil {
 		return 0, false, fmt.Errorf("messenger: %s %s: %w", method, endpoint, redactURL(err))
 	}
+	// The Host header is the URL's: an empty Host says so, and spares
+	// http.Client a copy of the URL on every call.
+	req.Host = ""
 	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+		if c.o.HTTPClient.Jar == nil {
+			req.Header = jsonHeader
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
 	}
 	resp, err := c.o.HTTPClient.Do(req)
 	if err != nil {
@@ -397,7 +452,14 @@ func (c *Client) once(ctx context.Context, method, path, endpoint, token string,
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	buf := responseBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledResponse {
+			responseBuffers.Put(buf)
+		}
+	}()
+	data, err := readResponse(resp.Body, (*buf)[:0])
+	*buf = data
 	if err != nil {
 		return status, status >= 500, fmt.Errorf("messenger: %s %s: reading response (HTTP %d): %w", method, endpoint, status, redactURL(err))
 	}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"reflect"
 	"strings"
@@ -556,5 +558,127 @@ func TestTokenSourcesHideTokens(t *testing.T) {
 				t.Errorf("%T printed its token: %s", v, s)
 			}
 		}
+	}
+}
+
+// TestClientHeaders checks the header every call carries, with and without
+// a cookie jar: without one the calls share jsonHeader, with one each call
+// has a header of its own, and the shared header is never changed.
+func TestClientHeaders(t *testing.T) {
+	t.Parallel()
+	for _, withJar := range []bool{false, true} {
+		t.Run(fmt.Sprintf("jar %v", withJar), func(t *testing.T) {
+			t.Parallel()
+			g := newGraph(t)
+			c := client(g, nil, func(o *Options) {
+				o.HTTPClient = &http.Client{}
+				if withJar {
+					jar, err := cookiejar.New(nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					u, err := url.Parse(g.URL)
+					if err != nil {
+						t.Fatal(err)
+					}
+					jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "jar-cookie"}})
+					o.HTTPClient.Jar = jar
+				}
+			})
+			for range 3 {
+				if err := c.SendMessage(t.Context(), testUser, &Message{Text: "hi"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.ThreadOwner(t.Context(), testUser); err != nil { // no body
+				t.Fatal(err)
+			}
+			calls := g.Calls()
+			if len(calls) != 4 {
+				t.Fatalf("%d calls, want 4", len(calls))
+			}
+			for i, call := range calls {
+				wantType := "application/json"
+				if call.Method == http.MethodGet {
+					wantType = ""
+				}
+				if got := call.Header.Get("Content-Type"); got != wantType {
+					t.Errorf("call %d %s: Content-Type %q, want %q", i, call.Path, got, wantType)
+				}
+				wantCookie := ""
+				if withJar {
+					wantCookie = "session=jar-cookie"
+				}
+				if got := call.Header.Get("Cookie"); got != wantCookie {
+					t.Errorf("call %d %s: Cookie %q, want %q", i, call.Path, got, wantCookie)
+				}
+			}
+			if want := (http.Header{"Content-Type": {"application/json"}}); !reflect.DeepEqual(jsonHeader, want) {
+				t.Errorf("the shared header became %v", jsonHeader)
+			}
+		})
+	}
+}
+
+// TestClientResponseSizes reads answers of every size class in turn, so
+// that the pooled buffers are grown, reused and dropped: each answer is
+// decoded as a fresh read would, and one past maxResponseBytes is cut
+// there (and so is no JSON).
+func TestClientResponseSizes(t *testing.T) {
+	t.Parallel()
+	owner := func(pad int) string {
+		return `{"thread_owner":{"app_id":"1111"},"pad":"` + strings.Repeat("x", pad) + `"}`
+	}
+	tests := []struct {
+		name    string
+		body    string
+		wantErr bool
+	}{
+		{"small", owner(10), false},
+		{"past the first buffer", owner(4 << 10), false},
+		{"past the pooled size", owner(maxPooledResponse + 10), false},
+		{"small again", owner(0), false},
+		{"just under the limit", owner(maxResponseBytes - len(owner(0))), false},
+		{"over the limit", owner(maxResponseBytes), true},
+		{"small at last", owner(1), false},
+	}
+	g := newGraph(t)
+	c := client(g, nil, nil)
+	for _, tt := range tests {
+		g.Script(fakegraph.Match{}, body(tt.body))
+		got, err := c.ThreadOwner(t.Context(), testUser)
+		switch {
+		case tt.wantErr && err == nil:
+			t.Errorf("%s: ThreadOwner = %q, want an error", tt.name, got)
+		case !tt.wantErr && (err != nil || got != "1111"):
+			t.Errorf("%s: ThreadOwner = %q, %v; want 1111", tt.name, got, err)
+		}
+	}
+}
+
+// TestClientSendMessageAllocations fails when a Send API call through an
+// in-memory transport allocates more than it does today (19, of which 6
+// are the transport's own response), so that the client's cost per reply
+// does not creep back.
+func TestClientSendMessageAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items: counts do not hold")
+	}
+	c := NewClient(Options{
+		BaseURL:    "http://graph.invalid/v26.0",
+		Tokens:     StaticToken(testToken),
+		AppSecret:  []byte(testSecret),
+		HTTPClient: &http.Client{Transport: memoryTransport{body: `{"recipient_id":"2400000000000001","message_id":"m_1"}`}},
+		Now:        func() time.Time { return time.Unix(1_800_000_000, 0) },
+	})
+	msg := &Message{Text: "[bot] hello"}
+	const budget = 20
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := c.SendMessage(t.Context(), testUser, msg); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > budget {
+		t.Errorf("SendMessage allocates %.0f times, the budget is %d: see BenchmarkClientSendMessage", allocs, budget)
 	}
 }

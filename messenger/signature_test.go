@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -101,5 +103,111 @@ func TestAppSecretProof(t *testing.T) {
 	h.Write([]byte(token + "|1785585600"))
 	if want := hex.EncodeToString(h.Sum(nil)); proof != want {
 		t.Errorf("proof = %s, want %s", proof, want)
+	}
+}
+
+// TestVerifySignatureRejectsEveryWrongSignature tries hex of every length
+// up to one past a SHA-256's, and the right signature with each hex digit
+// changed: only the right signature verifies, whatever the pooled MACs
+// computed before.
+func TestVerifySignatureRejectsEveryWrongSignature(t *testing.T) {
+	secret := []byte("pooled-secret")
+	body := []byte(`{"object":"page","entry":[]}`)
+	good := Sign(secret, body)
+	hexSum := strings.TrimPrefix(good, signaturePrefix)
+	for n := 0; n <= len(hexSum)+2; n++ {
+		header := signaturePrefix + hexSum[:min(n, len(hexSum))] + strings.Repeat("a", max(0, n-len(hexSum)))
+		var want error = ErrSignatureInvalid
+		if n == len(hexSum) {
+			want = nil
+		}
+		err := VerifySignature(body, header, secret)
+		if !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("%d hex digits: VerifySignature = %v, want %v", n, err, want)
+		}
+	}
+	for i := range len(hexSum) {
+		b := []byte(hexSum)
+		if b[i] == '0' {
+			b[i] = '1'
+		} else {
+			b[i] = '0'
+		}
+		if err := VerifySignature(body, signaturePrefix+string(b), secret); !errors.Is(err, ErrSignatureInvalid) {
+			t.Errorf("digit %d changed: VerifySignature = %v, want %v", i, err, ErrSignatureInvalid)
+		}
+		// The pool's MAC that saw the wrong one still verifies the right one.
+		if err := VerifySignature(body, good, secret); err != nil {
+			t.Fatalf("after digit %d: the right signature: %v", i, err)
+		}
+	}
+}
+
+// TestVerifySignatureAllocatesNothing guards the webhook's hot path: a
+// valid signature is checked with the pooled MACs, without allocating.
+func TestVerifySignatureAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items: counts do not hold")
+	}
+	secret, old := []byte("current"), []byte("previous")
+	body := readTestdata(t, "text_message.json")
+	sig := Sign(secret, body)
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := VerifySignature(body, sig, old, secret); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("VerifySignature allocates %.0f times, want 0", allocs)
+	}
+}
+
+// TestSignaturePoolsConcurrently signs and verifies from many goroutines
+// with two secrets, so that -race sees the pools shared; every result must
+// be the one a fresh hmac.New gives.
+func TestSignaturePoolsConcurrently(t *testing.T) {
+	secrets := [][]byte{[]byte("concurrent-a"), []byte("concurrent-b")}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				secret, other := secrets[(g+i)%2], secrets[(g+i+1)%2]
+				body := []byte(strconv.Itoa(g*1000 + i))
+				h := hmac.New(sha256.New, secret)
+				h.Write(body)
+				want := signaturePrefix + hex.EncodeToString(h.Sum(nil))
+				if got := Sign(secret, body); got != want {
+					t.Errorf("Sign = %s, want %s", got, want)
+					return
+				}
+				if err := VerifySignature(body, want, other, secret); err != nil {
+					t.Errorf("right signature: %v", err)
+					return
+				}
+				if err := VerifySignature(body, want, other); !errors.Is(err, ErrSignatureInvalid) {
+					t.Errorf("signature of another secret: %v, want %v", err, ErrSignatureInvalid)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestSignatureWithManySecrets goes past the secrets that get a pool: the
+// MACs of the others are built for each use and give the same results.
+func TestSignatureWithManySecrets(t *testing.T) {
+	body := []byte("many secrets")
+	for i := range maxPooledSecrets + 4 {
+		secret := []byte("many-" + strconv.Itoa(i))
+		h := hmac.New(sha256.New, secret)
+		h.Write(body)
+		want := signaturePrefix + hex.EncodeToString(h.Sum(nil))
+		if got := Sign(secret, body); got != want {
+			t.Fatalf("secret %d: Sign = %s, want %s", i, got, want)
+		}
+		if err := VerifySignature(body, want, secret); err != nil {
+			t.Fatalf("secret %d: %v", i, err)
+		}
 	}
 }

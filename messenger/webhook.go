@@ -268,20 +268,17 @@ var (
 // Decode parses a webhook body. Unknown fields and event keys are ignored;
 // IDs and timestamps are accepted as JSON strings or numbers. The error
 // wraps ErrNotJSON or ErrWrongShape and says what is wrong.
+//
+// The body is decoded as encoding/json decodes it, by a decoder written for
+// these types (webhook_fast.go) or, for what that one does not handle
+// exactly as encoding/json would (and for every error), by encoding/json.
 func Decode(body []byte) (*Webhook, error) {
-	var w Webhook
-	err := json.Unmarshal(body, &w)
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return nil, fmt.Errorf("%w: %v (at byte %d)", ErrNotJSON, se, se.Offset)
-	case errors.As(err, &te):
-		return nil, fmt.Errorf("%w: %s: got JSON %s, want %s", ErrWrongShape, fieldPath(te), te.Value, typeName(te.Type))
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrWrongShape, err)
-	case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("null")):
-		return nil, fmt.Errorf("%w: got JSON null, want an object", ErrWrongShape)
+	w := new(Webhook)
+	if !decodeFast(body, w) {
+		*w = Webhook{}
+		if err := decodeStd(body, w); err != nil {
+			return nil, err
+		}
 	}
 	for i := range w.Entry {
 		for _, list := range [][]Event{w.Entry[i].Messaging, w.Entry[i].Standby} {
@@ -292,7 +289,27 @@ func Decode(body []byte) (*Webhook, error) {
 			}
 		}
 	}
-	return &w, nil
+	return w, nil
+}
+
+// decodeStd decodes body into w with encoding/json.
+func decodeStd(body []byte, w *Webhook) error {
+	err := json.Unmarshal(body, w)
+	if err == nil {
+		if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("null")) {
+			return fmt.Errorf("%w: got JSON null, want an object", ErrWrongShape)
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %v (at byte %d)", ErrNotJSON, se, se.Offset)
+	case errors.As(err, &te):
+		return fmt.Errorf("%w: %s: got JSON %s, want %s", ErrWrongShape, fieldPath(te), te.Value, typeName(te.Type))
+	}
+	return fmt.Errorf("%w: %v", ErrWrongShape, err)
 }
 
 // MaxInboundText is the most characters of a message's text that Decode
