@@ -39,6 +39,8 @@ type replica struct {
 	// Wait error.
 	exited chan struct{}
 	err    error
+	// logPath is the file its logs go to.
+	logPath string
 }
 
 // startGateways starts n threadgate processes against the Graph API at
@@ -59,11 +61,14 @@ func startGateways(bin, graphURL string, dataDir bool, redisURL string, n int) (
 	}
 	env := gatewayEnv(os.Environ(), graphURL, redisURL)
 	for i := range n {
-		args := []string{"serve", "--rules", rulesPath, "--log-level", "warn"}
+		// The log level is the default (info): one line per handled
+		// event, as operators run it, written to a file in the run's
+		// directory.
+		args := []string{"serve", "--rules", rulesPath}
 		if dataDir {
 			args = append(args, "--data-dir", filepath.Join(dir, "data"))
 		}
-		r, err := startReplica(bin, args, env)
+		r, err := startReplica(bin, args, env, filepath.Join(dir, fmt.Sprintf("replica-%d.log", i+1)))
 		if err != nil {
 			g.close()
 			return nil, fmt.Errorf("gateway replica %d of %d: %w", i+1, n, err)
@@ -106,8 +111,8 @@ func gatewayEnv(environ []string, graphURL, redisURL string) []string {
 }
 
 // startReplica starts one threadgate process with args and env, on a
-// free loopback address.
-func startReplica(bin string, args, env []string) (*replica, error) {
+// free loopback address, its logs written to logPath.
+func startReplica(bin string, args, env []string, logPath string) (*replica, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("find a free port: %w", err)
@@ -116,14 +121,27 @@ func startReplica(bin string, args, env []string) (*replica, error) {
 	ln.Close()
 	cmd := exec.Command(bin, append(args, "--addr", addr)...)
 	cmd.Env = env
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	logs, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("the gateway's log file: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
+		logs.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	r := &replica{cmd: cmd, url: "http://" + addr, exited: make(chan struct{})}
-	go func() { r.err = cmd.Wait(); close(r.exited) }()
+	r := &replica{cmd: cmd, url: "http://" + addr, exited: make(chan struct{}), logPath: logPath}
+	go func() { r.err = cmd.Wait(); logs.Close(); close(r.exited) }()
 	return r, nil
+}
+
+// logTail is the end of the replica's logs, for an error.
+func (r *replica) logTail() string {
+	data, _ := os.ReadFile(r.logPath)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return string(data)
 }
 
 // waitReady waits until the replica answers /readyz with 200, at most
@@ -132,7 +150,7 @@ func (r *replica) waitReady(timeout time.Duration) error {
 	for start := time.Now(); time.Since(start) < timeout; time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-r.exited:
-			return fmt.Errorf("the gateway exited at start: %v", r.err)
+			return fmt.Errorf("the gateway exited at start: %v; its last logs:\n%s", r.err, r.logTail())
 		default:
 		}
 		resp, err := http.Get(r.url + "/readyz")
@@ -143,7 +161,7 @@ func (r *replica) waitReady(timeout time.Duration) error {
 			}
 		}
 	}
-	return fmt.Errorf("the gateway did not become ready within %s", timeout)
+	return fmt.Errorf("the gateway did not become ready within %s; its last logs:\n%s", timeout, r.logTail())
 }
 
 // webhookURLs returns each replica's webhook URL, in replica order.
