@@ -27,6 +27,9 @@ type Template struct {
 	vars   []varRef           // the .Vars.NAME the template reads
 	// readsUser is true when the template reads .User (see ReadsUser).
 	readsUser bool
+	// readsTranscript is true when the template reads .Transcript, or may
+	// (see ReadsTranscript).
+	readsTranscript bool
 }
 
 // varRef is one .Vars.NAME read by a template, with its position.
@@ -187,6 +190,7 @@ func parseTemplate(n *yaml.Node, what string, maxLen int, pos at) (*Template, *d
 	}
 	t.vars = ck.vars
 	t.readsUser = ck.readsUser
+	t.readsTranscript = ck.readsTranscript
 	// Run once against an empty event: catches what the walk above cannot
 	// type (function arguments, fields inside {{ with }} of a var).
 	out, xerr := t.execute(&Data{Groups: map[string]string{}, Vars: map[string]any{}})
@@ -409,6 +413,10 @@ type checker struct {
 	err       *checkErr
 	vars      []varRef
 	readsUser bool
+	// readsTranscript is true once the template reads .Transcript, or
+	// hands the whole of the event's data (dot at the top, or $) to a
+	// function or a variable, through which it may read it.
+	readsTranscript bool
 }
 
 type checkErr struct {
@@ -475,9 +483,19 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 	switch n := n.(type) {
 	case *parse.FieldNode:
 		c.fields(dot, n.Ident, int(n.Pos), dot == dataType)
+	case *parse.DotNode:
+		if dot == dataType {
+			c.readsTranscript = true // {{ . }}, {{ printf "%v" . }}, {{ $d := . }}
+		}
 	case *parse.VariableNode:
-		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+		switch {
+		case len(n.Ident) > 1 && n.Ident[0] == "$":
 			c.fields(dataType, n.Ident[1:], int(n.Pos), true)
+		case len(n.Ident) > 1:
+			// $x.Transcript: $x may hold the event's data, but then it
+			// was declared from dot or $, which counted already.
+		case n.Ident[0] == "$":
+			c.readsTranscript = true // {{ $ }}, {{ with $ }}
 		}
 	case *parse.PipeNode:
 		c.pipe(n, dot)
@@ -553,6 +571,12 @@ func (c *checker) fields(dot reflect.Type, idents []string, pos int, fromData bo
 	}
 	if fromData && idents[0] == "User" {
 		c.readsUser = true
+	}
+	if (fromData || dot == nil) && idents[0] == "Transcript" {
+		// A dot of unknown type ({{ with $ }}, {{ with $x }}) may be the
+		// event's data, or a map with a key Transcript: counting it is
+		// harmless.
+		c.readsTranscript = true
 	}
 	if fromData && len(idents) > 1 && idents[0] == "Vars" {
 		line, col := c.position(offsets[1])

@@ -32,6 +32,7 @@ func settings(tweak ...func(*Settings)) Settings {
 		Apps:            map[string]string{"zendesk": zendeskApp},
 		CanLookupOwner:  true,
 		CanCarryControl: true,
+		KeepTranscript:  true,
 	}
 	for _, f := range tweak {
 		f(&s)
@@ -768,5 +769,55 @@ func TestFormatWait(t *testing.T) {
 		if got := FormatWait(d); got != want {
 			t.Errorf("FormatWait(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestKeepTranscript: the user's texts join the transcript only while the
+// rules read it (Settings.KeepTranscript); otherwise none is kept, one left
+// by an earlier rule set is dropped, and the rules see none.
+func TestKeepTranscript(t *testing.T) {
+	dropTranscript := func(s *Settings) { s.KeepTranscript = false }
+	withText := func(kind EventKind, standby bool, text string) Event {
+		e := ev(kind, standby, "")
+		e.Rules.Text = text
+		return e
+	}
+	tests := []struct {
+		name       string
+		before     []string
+		ev         Event
+		s          Settings
+		want       []string
+		wantInRule []string
+	}{
+		{"kept: a message joins", []string{"a"}, withText(EventMessage, false, "b"), settings(), []string{"a", "b"}, []string{"a", "b"}},
+		{"kept: a postback does not join", []string{"a"}, withText(EventPostback, false, "Buy"), settings(), []string{"a"}, []string{"a"}},
+		{"kept: a standby message does not join", []string{"a"}, withText(EventMessage, true, "b"), settings(), []string{"a"}, []string{"a"}},
+		{"kept: a message without text does not join", []string{"a"}, withText(EventMessage, false, ""), settings(), []string{"a"}, []string{"a"}},
+		{"not kept: a message does not join", nil, withText(EventMessage, false, "b"), settings(dropTranscript), nil, nil},
+		{"not kept: an earlier transcript is dropped", []string{"a"}, withText(EventMessage, false, "b"), settings(dropTranscript), nil, nil},
+		{"not kept: dropped on a postback too", []string{"a"}, withText(EventPostback, false, "Buy"), settings(dropTranscript), nil, nil},
+		{"no rules loaded: left as it is", []string{"a"}, withText(EventMessage, false, "b"), settings(dropTranscript, noRules), []string{"a"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page", Transcript: tt.before}
+			got, effects := Handle(st, tt.ev, t0, tt.s)
+			if !reflect.DeepEqual(got.Transcript, tt.want) {
+				t.Errorf("transcript = %q, want %q", got.Transcript, tt.want)
+			}
+			var inRule []string
+			for _, e := range effects {
+				if run, ok := e.(RunRules); ok {
+					inRule = run.Input.State.Transcript
+				}
+			}
+			if !reflect.DeepEqual(inRule, tt.wantInRule) {
+				t.Errorf("the rules read transcript %q, want %q", inRule, tt.wantInRule)
+			}
+			if len(tt.before) > 0 && tt.before[0] != "a" {
+				t.Errorf("the transition wrote into the state's transcript: %q", tt.before)
+			}
+		})
 	}
 }

@@ -60,7 +60,8 @@ type Event struct {
 // new state and what the gateway must do, in order. It learns the owner
 // from handover webhooks, from the channel a message comes on and from
 // echoes; pauses the bot after a person wrote (handover.pause_on_human) and
-// ends the pause on a hand-back; keeps the transcript; applies the request
+// ends the pause on a hand-back; keeps the transcript when the rules read
+// it (Settings.KeepTranscript); applies the request
 // policy (handover.on_request); asks for the owner when a rule reads it and
 // nothing is known; takes a quiet thread back (EventReturnDue); and runs
 // the rules.
@@ -86,7 +87,12 @@ func Handle(st State, ev Event, now time.Time, s Settings) (State, []Effect) {
 	}
 	if ev.Kind == EventMessage && e.Text != "" && !e.Standby {
 		t.st.LastActivity = now
-		t.st.Transcript = appendTranscript(t.st.Transcript, e.Text)
+		if s.KeepTranscript {
+			t.st.Transcript = appendTranscript(t.st.Transcript, e.Text)
+		}
+	}
+	if !s.KeepTranscript {
+		t.st.Transcript = nil
 	}
 	t.runRules(e)
 	return t.st, t.effects

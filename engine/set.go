@@ -14,9 +14,10 @@ type Set struct {
 	handover Handover
 	appNames map[string]string // app ID → name
 	index    index
-	// readsUser is true when a template of a rule reads .User, readsOwner
-	// when a rule reads the thread's owner.
-	readsUser, readsOwner bool
+	// readsUser is true when a template of a rule reads .User,
+	// readsTranscript when one reads .Transcript, readsOwner when a rule
+	// reads the thread's owner.
+	readsUser, readsTranscript, readsOwner bool
 }
 
 type index struct {
@@ -35,6 +36,7 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover
 	}
 	for _, r := range rules {
 		s.readsUser = s.readsUser || actions.ReadsUser(r.Actions)
+		s.readsTranscript = s.readsTranscript || actions.ReadsTranscript(r.Actions)
 		s.readsOwner = s.readsOwner || r.ReadsOwner
 	}
 	s.index.byField = map[Field]map[string][]int{}
