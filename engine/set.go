@@ -129,7 +129,12 @@ func (s *Set) candidates(sub *Subject, buf []int) []int {
 
 // mergeSorted merges ascending lists into out, dropping repeats.
 func mergeSorted(out []int, lists [][]int) []int {
-	pos := make([]int, len(lists))
+	var posBuf [4]int // candidates merges at most four lists
+	pos := posBuf[:0]
+	if len(lists) > len(posBuf) {
+		pos = make([]int, 0, len(lists))
+	}
+	pos = pos[:len(lists)]
 	for {
 		best, bi := -1, -1
 		for i, l := range lists {
