@@ -821,3 +821,34 @@ func TestKeepTranscript(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleAllocations counts the allocations of a message's transition
+// when the rules do not read the transcript: one for the effects and the
+// event the rules read, one for the RunRules in its Effect. A regression
+// shows as a count, not a time.
+func TestHandleAllocations(t *testing.T) {
+	s := settings(func(s *Settings) { s.KeepTranscript = false })
+	st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page"}
+	e := ev(EventMessage, false, "")
+	_, effects := Handle(st, e, t0, s)
+	if got := showAll(effects); len(got) != 1 || !strings.HasPrefix(got[0], "rules message") {
+		t.Fatalf("effects %q, want the rules run", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { Handle(st, e, t0, s) }); n > 2 {
+		t.Errorf("Handle made %v allocations, want at most 2", n)
+	}
+}
+
+// TestEffectsOwnTheirEvents: two transitions' RunRules never share the
+// event they point to.
+func TestEffectsOwnTheirEvents(t *testing.T) {
+	st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page"}
+	a, b := ev(EventMessage, false, ""), ev(EventMessage, false, "")
+	a.Rules.Text, b.Rules.Text = "first", "second"
+	_, ea := Handle(st, a, t0, settings())
+	_, eb := Handle(st, b, t0, settings())
+	ra, rb := ea[0].(RunRules), eb[0].(RunRules)
+	if ra.Input.Event == rb.Input.Event || ra.Input.Event.Text != "first" || rb.Input.Event.Text != "second" {
+		t.Errorf("events %p %q and %p %q", ra.Input.Event, ra.Input.Event.Text, rb.Input.Event, rb.Input.Event.Text)
+	}
+}
