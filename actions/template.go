@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -368,15 +369,32 @@ var errTooLong = errors.New("template output over the limit")
 // execute runs the template, stopping as soon as the output is certainly
 // over the limit (a character is at most utf8.UTFMax bytes).
 func (t *Template) execute(d *Data) (string, error) {
-	w := limitWriter{max: -1}
+	w := writerPool.Get().(*limitWriter)
+	defer func() {
+		w.b = strings.Builder{} // the output's bytes now belong to the string returned
+		writerPool.Put(w)
+	}()
+	w.max = -1
 	if t.maxLen > 0 {
 		w.max = t.maxLen * utf8.UTFMax
 	}
-	if err := t.tmpl.Execute(&w, d); err != nil {
+	// Room for the text and the event's text, which templates most often
+	// print, so that the output does not grow at each write; at most
+	// maxPresize, since the string returned keeps all of it.
+	w.b.Grow(min(len(t.src)+len(d.Text), maxPresize))
+	if err := t.tmpl.Execute(w, d); err != nil {
 		return "", err
 	}
 	return w.b.String(), nil
 }
+
+// maxPresize is the most room execute makes for a template's output
+// before it runs.
+const maxPresize = 512
+
+// writerPool holds limitWriters for execute: a writer given to
+// text/template escapes, and would otherwise be allocated for each render.
+var writerPool = sync.Pool{New: func() any { return new(limitWriter) }}
 
 type limitWriter struct {
 	b   strings.Builder
