@@ -54,7 +54,9 @@ type Action interface {
 	// Kind is the action's key in the rules file, e.g. "reply".
 	Kind() string
 	// Plan renders the action for one event. It does no I/O. A nil Step
-	// with a nil error means there is nothing to do for this event.
+	// with a nil error means there is nothing to do for this event. It
+	// must not keep d, nor write into its maps: the engine reuses d for
+	// other events and shares an empty Groups between them.
 	Plan(d *Data) (Step, error)
 }
 

@@ -50,23 +50,30 @@ func (a *echoAction) Plan(d *Data) (Step, error) {
 	if n := utf8.RuneCountInString(text); n > MaxTextLen {
 		return nil, fmt.Errorf("echo: the text to send is %d characters long, the limit is %d", n, MaxTextLen)
 	}
-	return &textStep{kind: "echo", text: text}, nil
+	return newTextStep("echo", text), nil
 }
 
 // textStep sends one text message; echo and the plain form of reply plan it.
+// The message is part of the step, so that sending it allocates nothing more
+// (platforms never modify the messages they are given).
 type textStep struct {
 	kind string
-	text string
+	msg  messenger.Message // only Text is set
+}
+
+// newTextStep returns a step of the kind that sends text.
+func newTextStep(kind, text string) *textStep {
+	return &textStep{kind: kind, msg: messenger.Message{Text: text}}
 }
 
 var _ Step = (*textStep)(nil)
 
 func (s *textStep) Kind() string { return s.kind }
 
-func (s *textStep) Fields() map[string]any { return map[string]any{"text": s.text} }
+func (s *textStep) Fields() map[string]any { return map[string]any{"text": s.msg.Text} }
 
 func (s *textStep) Execute(ctx context.Context, p Platform, to messenger.Recipient) error {
-	if err := p.SendMessage(ctx, to, &messenger.Message{Text: s.text}); err != nil {
+	if err := p.SendMessage(ctx, to, &s.msg); err != nil {
 		return fmt.Errorf("%s: %w", s.kind, err)
 	}
 	return nil

@@ -364,7 +364,7 @@ func (a *replyAction) Plan(d *Data) (Step, error) {
 		return nil, fmt.Errorf("reply: the text rendered empty")
 	}
 	if len(a.buttons) == 0 && len(a.quickReplies) == 0 {
-		return &textStep{kind: "reply", text: text}, nil
+		return newTextStep("reply", text), nil
 	}
 	msg := &messenger.Message{QuickReplies: a.quickReplies}
 	if len(a.buttons) > 0 {

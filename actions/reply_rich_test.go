@@ -152,3 +152,52 @@ func TestReadsUser(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsTranscript tells the templates that read .Transcript, in any
+// branch and through $ or a variable, from those that do not: the
+// conversation keeps the transcript only for rules that read it.
+func TestReadsTranscript(t *testing.T) {
+	tests := []struct {
+		src  string
+		want bool
+	}{
+		{`reply: '{{ .Transcript | join " / " }}'`, true},
+		{`reply: '{{ range .Transcript }}{{ . }} {{ end }}'`, true},
+		{`reply: '{{ with .Transcript }}{{ index . 0 }}{{ end }}'`, true},
+		{`reply: '{{ len $.Transcript }}'`, true},
+		{`reply: '{{ range .Groups }}{{ $.Transcript }}{{ end }}'`, true},
+		{`reply: '{{ if .Text }}hi{{ else }}{{ .Transcript }}{{ end }}'`, true},
+		{`reply: '{{ if .Text }}{{ if .Payload }}{{ with .Vars.tags }}{{ $.Transcript }}{{ end }}{{ end }}{{ end }}'`, true},
+		{`reply: '{{ with .Vars.brand }}{{ .Transcript }}{{ end }}'`, false}, // a var's key
+		{`reply: '{{ $d := . }}{{ $d.Transcript }}'`, true},
+		{`reply: '{{ printf "%v" . }}'`, true},
+		{`reply: '{{ . }}'`, true},
+		{`reply: '{{ with $ }}{{ .Text }}{{ end }}'`, true},
+		{`reply: '{{ .Text }} {{ .Vars.brand }} {{ .User.FirstName }}'`, false},
+		{`reply: '{{ range .Groups }}{{ . }}{{ end }}'`, false},
+		{`reply: '{{ with .Text }}{{ . }}{{ end }}'`, false},
+		{`reply: '{{ range $k, $v := .Groups }}{{ $k }}={{ $v }}{{ end }}'`, false},
+		{`reply: 'Transcript'`, false},
+		{`reply: {cards: [{title: t, subtitle: '{{ .Transcript | join ", " }}'}]}`, true},
+		{`reply: {cards: [{title: '{{ .Text }}'}]}`, false},
+		{`reply: {image: "https://cdn.example/a.png"}`, false},
+		{`echo: '{{ len .Transcript }} '`, true},
+		{`echo: '> '`, false},
+		{`pass_thread_control: {target: zendesk, metadata: '{{ .Transcript | join " / " }}'}`, true},
+		{`pass_thread_control: {target: zendesk, metadata: '{{ .Text }}'}`, false},
+		{`take_thread_control: {metadata: '{{ .Transcript | join " / " }}'}`, true},
+		{`sender_action: typing_on`, false},
+	}
+	for _, tt := range tests {
+		a, errs := decode(t, tt.src, testCompiler())
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", tt.src, errs)
+		}
+		if got := ReadsTranscript([]Action{a}); got != tt.want {
+			t.Errorf("ReadsTranscript(%s) = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+	if ReadsTranscript(nil) {
+		t.Error("ReadsTranscript(nil) = true")
+	}
+}

@@ -61,7 +61,7 @@ type textStepData struct {
 	Text string `json:"text"`
 }
 
-func (s *textStep) encodeStep() ([]byte, error) { return json.Marshal(textStepData{Text: s.text}) }
+func (s *textStep) encodeStep() ([]byte, error) { return json.Marshal(textStepData{Text: s.msg.Text}) }
 
 // decodeTextStep decodes a textStep of a kind.
 func decodeTextStep(kind string, data []byte) (Step, error) {
@@ -72,5 +72,5 @@ func decodeTextStep(kind string, data []byte) (Step, error) {
 	if d.Text == "" {
 		return nil, errors.New("the text is empty")
 	}
-	return &textStep{kind: kind, text: d.Text}, nil
+	return newTextStep(kind, d.Text), nil
 }

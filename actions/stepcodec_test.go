@@ -22,8 +22,8 @@ func TestStepEncodingRoundTrips(t *testing.T) {
 		name string
 		step Step
 	}{
-		{"echo", &textStep{kind: "echo", text: "[bot] hi"}},
-		{"reply", &textStep{kind: "reply", text: "Hello ✓"}},
+		{"echo", newTextStep("echo", "[bot] hi")},
+		{"reply", newTextStep("reply", "Hello ✓")},
 		{"reply", &replyStep{msg: &messenger.Message{Text: "Pick", QuickReplies: []messenger.QuickReply{{ContentType: "text", Title: "A", Payload: "1"}}}}},
 		{"reply", buttons},
 		{"pass_thread_control", PassThreadControl("zendesk", "200646160103180", "wants a human")},

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -27,6 +28,9 @@ type Template struct {
 	vars   []varRef           // the .Vars.NAME the template reads
 	// readsUser is true when the template reads .User (see ReadsUser).
 	readsUser bool
+	// readsTranscript is true when the template reads .Transcript, or may
+	// (see ReadsTranscript).
+	readsTranscript bool
 }
 
 // varRef is one .Vars.NAME read by a template, with its position.
@@ -187,6 +191,7 @@ func parseTemplate(n *yaml.Node, what string, maxLen int, pos at) (*Template, *d
 	}
 	t.vars = ck.vars
 	t.readsUser = ck.readsUser
+	t.readsTranscript = ck.readsTranscript
 	// Run once against an empty event: catches what the walk above cannot
 	// type (function arguments, fields inside {{ with }} of a var).
 	out, xerr := t.execute(&Data{Groups: map[string]string{}, Vars: map[string]any{}})
@@ -364,15 +369,32 @@ var errTooLong = errors.New("template output over the limit")
 // execute runs the template, stopping as soon as the output is certainly
 // over the limit (a character is at most utf8.UTFMax bytes).
 func (t *Template) execute(d *Data) (string, error) {
-	w := limitWriter{max: -1}
+	w := writerPool.Get().(*limitWriter)
+	defer func() {
+		w.b = strings.Builder{} // the output's bytes now belong to the string returned
+		writerPool.Put(w)
+	}()
+	w.max = -1
 	if t.maxLen > 0 {
 		w.max = t.maxLen * utf8.UTFMax
 	}
-	if err := t.tmpl.Execute(&w, d); err != nil {
+	// Room for the text and the event's text, which templates most often
+	// print, so that the output does not grow at each write; at most
+	// maxPresize, since the string returned keeps all of it.
+	w.b.Grow(min(len(t.src)+len(d.Text), maxPresize))
+	if err := t.tmpl.Execute(w, d); err != nil {
 		return "", err
 	}
 	return w.b.String(), nil
 }
+
+// maxPresize is the most room execute makes for a template's output
+// before it runs.
+const maxPresize = 512
+
+// writerPool holds limitWriters for execute: a writer given to
+// text/template escapes, and would otherwise be allocated for each render.
+var writerPool = sync.Pool{New: func() any { return new(limitWriter) }}
 
 type limitWriter struct {
 	b   strings.Builder
@@ -409,6 +431,10 @@ type checker struct {
 	err       *checkErr
 	vars      []varRef
 	readsUser bool
+	// readsTranscript is true once the template reads .Transcript, or
+	// hands the whole of the event's data (dot at the top, or $) to a
+	// function or a variable, through which it may read it.
+	readsTranscript bool
 }
 
 type checkErr struct {
@@ -475,9 +501,19 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 	switch n := n.(type) {
 	case *parse.FieldNode:
 		c.fields(dot, n.Ident, int(n.Pos), dot == dataType)
+	case *parse.DotNode:
+		if dot == dataType {
+			c.readsTranscript = true // {{ . }}, {{ printf "%v" . }}, {{ $d := . }}
+		}
 	case *parse.VariableNode:
-		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+		switch {
+		case len(n.Ident) > 1 && n.Ident[0] == "$":
 			c.fields(dataType, n.Ident[1:], int(n.Pos), true)
+		case len(n.Ident) > 1:
+			// $x.Transcript: $x may hold the event's data, but then it
+			// was declared from dot or $, which counted already.
+		case n.Ident[0] == "$":
+			c.readsTranscript = true // {{ $ }}, {{ with $ }}
 		}
 	case *parse.PipeNode:
 		c.pipe(n, dot)
@@ -553,6 +589,12 @@ func (c *checker) fields(dot reflect.Type, idents []string, pos int, fromData bo
 	}
 	if fromData && idents[0] == "User" {
 		c.readsUser = true
+	}
+	if (fromData || dot == nil) && idents[0] == "Transcript" {
+		// A dot of unknown type ({{ with $ }}, {{ with $x }}) may be the
+		// event's data, or a map with a key Transcript: counting it is
+		// harmless.
+		c.readsTranscript = true
 	}
 	if fromData && len(idents) > 1 && idents[0] == "Vars" {
 		line, col := c.position(offsets[1])

@@ -303,3 +303,31 @@ func TestExecErrKindDropsValues(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderAfterAFailedRender: the writer a render leaves behind, even one
+// stopped over the limit, holds nothing of it for the next render.
+func TestRenderAfterAFailedRender(t *testing.T) {
+	tmpl, perr := ParseTemplate(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "<{{ .Text }}>"}, "m", 8)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	for i, tt := range []struct{ text, want, wantErr string }{
+		{"ok", "<ok>", ""},
+		{strings.Repeat("x", 100), "", "over the limit"},
+		{"é", "<é>", ""},
+		{"123456", "<123456>", ""},
+		{"1234567", "", "is 9 characters long, the limit is 8"},
+		{"", "<>", ""},
+	} {
+		got, err := tmpl.Render(&Data{Text: tt.text})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%d: error %v, want %q", i, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%d: got %q, %v; want %q", i, got, err, tt.want)
+		}
+	}
+}

@@ -298,6 +298,14 @@ func (r *stateReader) string() string {
 		return ""
 	}
 	if r.text == "" {
+		// The usual objects need no copy of the data: a state that holds
+		// no other text decodes without an allocation.
+		for _, common := range [...]string{"page", "instagram"} {
+			if string(r.data[r.off:r.off+int(n)]) == common {
+				r.off += int(n)
+				return common
+			}
+		}
 		r.text = string(r.data)
 	}
 	s := r.text[r.off : r.off+int(n)]

@@ -170,6 +170,23 @@ func TestStateBinaryAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = got.UnmarshalBinary(data) }); n != 0 {
 		t.Errorf("UnmarshalBinary of a state without strings made %v allocations, want 0", n)
 	}
+	// The usual objects are not copied out of the data.
+	for _, object := range []string{"page", "instagram"} {
+		data, _ = State{Owner: Self, OwnerSince: t0, Object: object}.MarshalBinary()
+		if n := testing.AllocsPerRun(100, func() { _ = got.UnmarshalBinary(data) }); n != 0 {
+			t.Errorf("UnmarshalBinary of a state whose only text is the object %q made %v allocations, want 0", object, n)
+		}
+		if got.Object != object {
+			t.Errorf("object %q came back as %q", object, got.Object)
+		}
+	}
+	data, _ = State{Owner: AppOwner("2006"), Object: "page"}.MarshalBinary()
+	if n := testing.AllocsPerRun(100, func() { _ = got.UnmarshalBinary(data) }); n != 1 {
+		t.Errorf("UnmarshalBinary of a state with an app ID made %v allocations, want 1", n)
+	}
+	if got.Owner != AppOwner("2006") || got.Object != "page" {
+		t.Errorf("got owner %v, object %q", got.Owner, got.Object)
+	}
 }
 
 func TestStateUnmarshalBinaryReusesNoInput(t *testing.T) {

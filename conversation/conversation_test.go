@@ -32,6 +32,7 @@ func settings(tweak ...func(*Settings)) Settings {
 		Apps:            map[string]string{"zendesk": zendeskApp},
 		CanLookupOwner:  true,
 		CanCarryControl: true,
+		KeepTranscript:  true,
 	}
 	for _, f := range tweak {
 		f(&s)
@@ -768,5 +769,86 @@ func TestFormatWait(t *testing.T) {
 		if got := FormatWait(d); got != want {
 			t.Errorf("FormatWait(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestKeepTranscript: the user's texts join the transcript only while the
+// rules read it (Settings.KeepTranscript); otherwise none is kept, one left
+// by an earlier rule set is dropped, and the rules see none.
+func TestKeepTranscript(t *testing.T) {
+	dropTranscript := func(s *Settings) { s.KeepTranscript = false }
+	withText := func(kind EventKind, standby bool, text string) Event {
+		e := ev(kind, standby, "")
+		e.Rules.Text = text
+		return e
+	}
+	tests := []struct {
+		name       string
+		before     []string
+		ev         Event
+		s          Settings
+		want       []string
+		wantInRule []string
+	}{
+		{"kept: a message joins", []string{"a"}, withText(EventMessage, false, "b"), settings(), []string{"a", "b"}, []string{"a", "b"}},
+		{"kept: a postback does not join", []string{"a"}, withText(EventPostback, false, "Buy"), settings(), []string{"a"}, []string{"a"}},
+		{"kept: a standby message does not join", []string{"a"}, withText(EventMessage, true, "b"), settings(), []string{"a"}, []string{"a"}},
+		{"kept: a message without text does not join", []string{"a"}, withText(EventMessage, false, ""), settings(), []string{"a"}, []string{"a"}},
+		{"not kept: a message does not join", nil, withText(EventMessage, false, "b"), settings(dropTranscript), nil, nil},
+		{"not kept: an earlier transcript is dropped", []string{"a"}, withText(EventMessage, false, "b"), settings(dropTranscript), nil, nil},
+		{"not kept: dropped on a postback too", []string{"a"}, withText(EventPostback, false, "Buy"), settings(dropTranscript), nil, nil},
+		{"no rules loaded: left as it is", []string{"a"}, withText(EventMessage, false, "b"), settings(dropTranscript, noRules), []string{"a"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page", Transcript: tt.before}
+			got, effects := Handle(st, tt.ev, t0, tt.s)
+			if !reflect.DeepEqual(got.Transcript, tt.want) {
+				t.Errorf("transcript = %q, want %q", got.Transcript, tt.want)
+			}
+			var inRule []string
+			for _, e := range effects {
+				if run, ok := e.(RunRules); ok {
+					inRule = run.Input.State.Transcript
+				}
+			}
+			if !reflect.DeepEqual(inRule, tt.wantInRule) {
+				t.Errorf("the rules read transcript %q, want %q", inRule, tt.wantInRule)
+			}
+			if len(tt.before) > 0 && tt.before[0] != "a" {
+				t.Errorf("the transition wrote into the state's transcript: %q", tt.before)
+			}
+		})
+	}
+}
+
+// TestHandleAllocations counts the allocations of a message's transition
+// when the rules do not read the transcript: one for the effects and the
+// event the rules read, one for the RunRules in its Effect. A regression
+// shows as a count, not a time.
+func TestHandleAllocations(t *testing.T) {
+	s := settings(func(s *Settings) { s.KeepTranscript = false })
+	st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page"}
+	e := ev(EventMessage, false, "")
+	_, effects := Handle(st, e, t0, s)
+	if got := showAll(effects); len(got) != 1 || !strings.HasPrefix(got[0], "rules message") {
+		t.Fatalf("effects %q, want the rules run", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { Handle(st, e, t0, s) }); n > 2 {
+		t.Errorf("Handle made %v allocations, want at most 2", n)
+	}
+}
+
+// TestEffectsOwnTheirEvents: two transitions' RunRules never share the
+// event they point to.
+func TestEffectsOwnTheirEvents(t *testing.T) {
+	st := State{Owner: Self, OwnerSince: at(-time.Hour), Object: "page"}
+	a, b := ev(EventMessage, false, ""), ev(EventMessage, false, "")
+	a.Rules.Text, b.Rules.Text = "first", "second"
+	_, ea := Handle(st, a, t0, settings())
+	_, eb := Handle(st, b, t0, settings())
+	ra, rb := ea[0].(RunRules), eb[0].(RunRules)
+	if ra.Input.Event == rb.Input.Event || ra.Input.Event.Text != "first" || rb.Input.Event.Text != "second" {
+		t.Errorf("events %p %q and %p %q", ra.Input.Event, ra.Input.Event.Text, rb.Input.Event, rb.Input.Event.Text)
 	}
 }

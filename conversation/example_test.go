@@ -18,6 +18,8 @@ func Example() {
 		RulesLoaded: true,
 		Handover:    engine.Handover{ReturnAfterIdle: 2 * time.Hour},
 		Apps:        map[string]string{"zendesk": "2006"},
+		// The rules' templates read .Transcript (engine.Set.ReadsTranscript).
+		KeepTranscript: true,
 	}
 
 	// The user's message on the main channel: threadgate owns the thread,

@@ -23,6 +23,14 @@ type Settings struct {
 	Apps map[string]string
 	// ReadsOwner is true when a rule of the set reads the thread's owner.
 	ReadsOwner bool
+	// KeepTranscript is true when a rule of the set reads the user's last
+	// messages (.Transcript, engine.Set.ReadsTranscript): then each of the
+	// user's texts joins State.Transcript. When it is false, no message is
+	// kept and a transcript left by an earlier rule set is dropped at the
+	// next event the rules see, so that no state holds the user's words
+	// for nothing; the transcript then holds the messages received since
+	// a rule reading it was loaded.
+	KeepTranscript bool
 	// CanLookupOwner is true when the platform answers GET thread_owner.
 	CanLookupOwner bool
 	// CanCarryControl is true when the platform can send a thread_control

@@ -85,7 +85,8 @@ type State struct {
 	// (handover.pause_on_human).
 	PausedUntil time.Time `json:"paused_until,omitzero"`
 	// Transcript holds the user's last few messages, oldest first, within
-	// MaxTranscriptMessages and MaxTranscriptRunes.
+	// MaxTranscriptMessages and MaxTranscriptRunes; it is kept only while
+	// the rules read it (Settings.KeepTranscript), else empty.
 	Transcript []string `json:"transcript,omitempty"`
 	// LastUserMessage is the user's last message or postback, on either
 	// channel: the platform makes a thread idle IdleExpiry after it.

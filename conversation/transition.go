@@ -60,7 +60,8 @@ type Event struct {
 // new state and what the gateway must do, in order. It learns the owner
 // from handover webhooks, from the channel a message comes on and from
 // echoes; pauses the bot after a person wrote (handover.pause_on_human) and
-// ends the pause on a hand-back; keeps the transcript; applies the request
+// ends the pause on a hand-back; keeps the transcript when the rules read
+// it (Settings.KeepTranscript); applies the request
 // policy (handover.on_request); asks for the owner when a rule reads it and
 // nothing is known; takes a quiet thread back (EventReturnDue); and runs
 // the rules.
@@ -86,7 +87,12 @@ func Handle(st State, ev Event, now time.Time, s Settings) (State, []Effect) {
 	}
 	if ev.Kind == EventMessage && e.Text != "" && !e.Standby {
 		t.st.LastActivity = now
-		t.st.Transcript = appendTranscript(t.st.Transcript, e.Text)
+		if s.KeepTranscript {
+			t.st.Transcript = appendTranscript(t.st.Transcript, e.Text)
+		}
+	}
+	if !s.KeepTranscript {
+		t.st.Transcript = nil
 	}
 	t.runRules(e)
 	return t.st, t.effects
@@ -151,9 +157,47 @@ type transition struct {
 	now     time.Time
 	s       Settings
 	effects []Effect
+	// buf is the first allocation for effects, nil until one is emitted.
+	buf *effectsBuf
 }
 
-func (t *transition) emit(e ...Effect) { t.effects = append(t.effects, e...) }
+// effectsBuf holds, in one allocation, room for a transition's first
+// effects and the event a RunRules or LookupOwner points to or carries:
+// most transitions emit one or two effects, and at most one of them runs
+// the rules.
+type effectsBuf struct {
+	effects [4]Effect
+	event   engine.Event
+	// eventUsed is true once event is given out.
+	eventUsed bool
+}
+
+func (t *transition) emit(e Effect) {
+	t.grow()
+	t.effects = append(t.effects, e)
+}
+
+// grow makes the transition's first allocation for effects.
+func (t *transition) grow() {
+	if t.buf == nil {
+		t.buf = new(effectsBuf)
+		t.effects = t.buf.effects[:0]
+	}
+}
+
+// event returns a pointer to a copy of e that the transition's effects may
+// keep, in effectsBuf when it has room.
+func (t *transition) event(e engine.Event) *engine.Event {
+	t.grow()
+	if t.buf.eventUsed {
+		p := new(engine.Event)
+		*p = e
+		return p
+	}
+	t.buf.eventUsed = true
+	t.buf.event = e
+	return &t.buf.event
+}
 
 func (t *transition) note(level slog.Level, msg string, attrs []any, report string) {
 	t.emit(Note{Level: level, Message: msg, Attrs: attrs, Report: report})
@@ -344,7 +388,7 @@ func (t *transition) runRules(e engine.Event) {
 	}
 	t.emit(RunRules{
 		Input: engine.Input{
-			Event: &e,
+			Event: t.event(e),
 			State: engine.State{
 				Owner:      t.s.OwnerForRules(t.st.CurrentOwner(t.now)),
 				Paused:     t.st.Paused(t.now),

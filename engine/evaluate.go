@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -127,13 +128,37 @@ func newWhenError(rule string, err error) *WhenError {
 	return we
 }
 
+// scratch is what one evaluation works with and does not return: the
+// subject the conditions read and the data the actions render. Neither
+// outlives the evaluation (conditions and actions are told not to keep
+// them), so they are pooled rather than allocated for every event.
+type scratch struct {
+	sub  Subject
+	data actions.Data
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// firstFiring holds the first rule that fires and its first steps in one
+// allocation: most events fire one rule with a step or two.
+type firstFiring struct {
+	fired [1]Firing
+	steps [4]actions.Step
+}
+
 func (s *Set) evaluate(in Input, explain bool) Decision {
 	var d Decision
 	ev := in.Event
 	if ev == nil {
 		return d
 	}
-	sub := &Subject{Event: ev}
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		*sc = scratch{} // keep no event's text in the pool
+		scratchPool.Put(sc)
+	}()
+	sub := &sc.sub
+	sub.Event = ev
 	if ev.Kind == KindMessage {
 		sub.Normalized = Normalize(ev.Text)
 	}
@@ -160,7 +185,14 @@ func (s *Set) evaluate(in Input, explain bool) Decision {
 		if reason != "" {
 			continue
 		}
-		d.Fired = append(d.Fired, s.fire(r, sub, in))
+		var steps []actions.Step
+		if d.Fired == nil && len(r.Actions) <= len(firstFiring{}.steps) {
+			ff := new(firstFiring)
+			d.Fired, steps = ff.fired[:0], ff.steps[:0]
+		} else if len(r.Actions) > 0 {
+			steps = make([]actions.Step, 0, len(r.Actions))
+		}
+		d.Fired = append(d.Fired, s.fire(r, sub, in, &sc.data, steps))
 		if !r.Continue {
 			break
 		}
@@ -201,9 +233,12 @@ func (s *Set) check(r *Rule, sub *Subject, in Input) (string, *WhenError) {
 	return "", nil
 }
 
-func (s *Set) fire(r *Rule, sub *Subject, in Input) Firing {
-	f := Firing{Rule: r, Groups: sub.Groups}
-	data := s.data(r, sub, in)
+// fire renders the actions of a rule that fired into steps (appended to
+// steps, which may have room for them), with data as the scratch the
+// actions read.
+func (s *Set) fire(r *Rule, sub *Subject, in Input, data *actions.Data, steps []actions.Step) Firing {
+	f := Firing{Rule: r, Groups: sub.Groups, Steps: steps}
+	s.fillData(data, r, sub, in)
 	for _, a := range r.Actions {
 		st, err := a.Plan(data)
 		if err != nil {
@@ -214,17 +249,24 @@ func (s *Set) fire(r *Rule, sub *Subject, in Input) Firing {
 			f.Steps = append(f.Steps, st)
 		}
 	}
+	if len(f.Steps) == 0 {
+		f.Steps = nil // as before: no steps is a nil list
+	}
 	return f
 }
 
-func (s *Set) data(r *Rule, sub *Subject, in Input) *actions.Data {
+// noGroups is what templates read as .Groups when the rule has no regex
+// groups. It is shared and never written: templates only read their data.
+var noGroups = map[string]string{}
+
+// fillData sets what the templates of a rule that fired read.
+func (s *Set) fillData(d *actions.Data, r *Rule, sub *Subject, in Input) {
 	ev := sub.Event
 	groups := sub.Groups
 	if groups == nil {
-		groups = map[string]string{}
+		groups = noGroups
 	}
-	owner := in.State.Owner
-	return &actions.Data{
+	*d = actions.Data{
 		Text:       ev.Text,
 		Payload:    payloadOf(ev),
 		Event:      string(ev.Kind),
@@ -234,9 +276,9 @@ func (s *Set) data(r *Rule, sub *Subject, in Input) *actions.Data {
 		Groups:     groups,
 		Metadata:   ev.Metadata,
 		Vars:       s.vars,
-		Owner:      owner,
+		Owner:      in.State.Owner,
 		Transcript: in.State.Transcript,
-		User:       in.Event.User,
+		User:       ev.User,
 	}
 }
 

@@ -99,6 +99,12 @@ func (h Handover) PageName(pageID string) string {
 // only for a rule set that needs it. It is computed when the set is built.
 func (s *Set) ReadsUser() bool { return s.readsUser }
 
+// ReadsTranscript reports whether a template of any rule of the set reads
+// the user's last messages (.Transcript), so that the conversation keeps
+// them only for a rule set that needs them. It is computed when the set is
+// built.
+func (s *Set) ReadsTranscript() bool { return s.readsTranscript }
+
 // ReadsOwner reports whether any rule of the set reads the thread's owner
 // (see Rule.ReadsOwner). It is computed when the set is built.
 func (s *Set) ReadsOwner() bool { return s.readsOwner }

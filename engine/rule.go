@@ -20,7 +20,8 @@ type Subject struct {
 type Condition interface {
 	// Key is the match key in the rules file, e.g. "text".
 	Key() string
-	// Holds reports whether the condition holds for the subject.
+	// Holds reports whether the condition holds for the subject. It must
+	// not keep s once it returns: the engine reuses it for other events.
 	Holds(s *Subject) bool
 	// Describe says in a few words what the condition wants, for explain.
 	Describe() string

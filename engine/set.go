@@ -14,9 +14,10 @@ type Set struct {
 	handover Handover
 	appNames map[string]string // app ID → name
 	index    index
-	// readsUser is true when a template of a rule reads .User, readsOwner
-	// when a rule reads the thread's owner.
-	readsUser, readsOwner bool
+	// readsUser is true when a template of a rule reads .User,
+	// readsTranscript when one reads .Transcript, readsOwner when a rule
+	// reads the thread's owner.
+	readsUser, readsTranscript, readsOwner bool
 }
 
 type index struct {
@@ -35,6 +36,7 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover
 	}
 	for _, r := range rules {
 		s.readsUser = s.readsUser || actions.ReadsUser(r.Actions)
+		s.readsTranscript = s.readsTranscript || actions.ReadsTranscript(r.Actions)
 		s.readsOwner = s.readsOwner || r.ReadsOwner
 	}
 	s.index.byField = map[Field]map[string][]int{}
@@ -127,7 +129,12 @@ func (s *Set) candidates(sub *Subject, buf []int) []int {
 
 // mergeSorted merges ascending lists into out, dropping repeats.
 func mergeSorted(out []int, lists [][]int) []int {
-	pos := make([]int, len(lists))
+	var posBuf [4]int // candidates merges at most four lists
+	pos := posBuf[:0]
+	if len(lists) > len(posBuf) {
+		pos = make([]int, 0, len(lists))
+	}
+	pos = pos[:len(lists)]
 	for {
 		best, bi := -1, -1
 		for i, l := range lists {

@@ -72,3 +72,27 @@ func TestSetReadsUser(t *testing.T) {
 		}
 	}
 }
+
+// TestSetReadsTranscript tells a rule set whose templates read .Transcript
+// (in any rule, any action) from one that does not, so that the
+// conversation keeps the user's messages only when needed.
+func TestSetReadsTranscript(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{`[{name: a, do: [reply: "{{ .Transcript | join \" / \" }}"]}]`, true},
+		{`[{name: a, do: [echo: "> "]}, {name: b, do: [{pass_thread_control: {target: z, metadata: "{{ .Transcript | join \" / \" }}"}}]}]`, true},
+		{`[{name: a, do: [sender_action: typing_on, {take_thread_control: {metadata: "{{ range .Transcript }}{{ . }}{{ end }}"}}]}]`, true},
+		{`[{name: a, do: [reply: "Hi {{ .Text }} {{ .User.FirstName }}"]}, {name: b, do: [echo: "> "]}]`, false},
+		{`[{name: a, when: 'text != ""', do: [{pass_thread_control: {target: z, metadata: "{{ .Text }}"}}]}]`, false},
+	} {
+		f, err := rules.Parse("t.yaml", []byte("version: 1\napps: {z: 1}\nrules: "+tt.src+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Set.ReadsTranscript(); got != tt.want {
+			t.Errorf("%s: ReadsTranscript = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}

@@ -229,6 +229,7 @@ func (g *Gateway) settings(set *engine.Set) conversation.Settings {
 		s.Handover = set.Handover()
 		s.Apps = set.Apps()
 		s.ReadsOwner = set.ReadsOwner()
+		s.KeepTranscript = set.ReadsTranscript()
 	}
 	return s
 }

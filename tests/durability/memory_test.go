@@ -153,10 +153,11 @@ func (g *gateway) postAll(t *testing.T, conns int, bodies <-chan []byte, onRefus
 	return n503.Load()
 }
 
-// helpRules answers only "help": the messages of TestMemoryWith200000Users
-// fire no rule and cause no Graph API call, yet each leaves a conversation
-// state behind (its owner, its times, the user's text in the transcript),
-// as an answered one does.
+// helpRules answers only "help" and "agent": the messages of
+// TestMemoryWith200000Users fire no rule and cause no Graph API call, yet
+// each leaves a conversation state behind (its owner, its times, and,
+// since a rule reads .Transcript, the user's text in the transcript), as an
+// answered one does.
 const helpRules = `version: 1
 rules:
   - name: help
@@ -164,6 +165,11 @@ rules:
       text: help
     do:
       - reply: "How can I help?"
+  - name: agent
+    match:
+      text: agent
+    do:
+      - reply: 'You wrote: {{ .Transcript | join " / " }}'
 `
 
 // TestMemoryWith200000Users sends one message from each of 200,000
