@@ -43,16 +43,19 @@ type call struct {
 // batcher sends the queued commands of concurrent calls as pipelines.
 type batcher struct {
 	rdb    *redis.Client
+	max    int // commands in one pipeline at most
 	queue  chan *call
 	quit   chan struct{} // closed by stop
 	exited chan struct{} // closed when run returns
 }
 
-// newBatcher starts a batcher sending on rdb.
-func newBatcher(rdb *redis.Client) *batcher {
+// newBatcher starts a batcher sending at most max commands at once on
+// rdb.
+func newBatcher(rdb *redis.Client, max int) *batcher {
 	b := &batcher{
 		rdb:    rdb,
-		queue:  make(chan *call, maxBatch),
+		max:    max,
+		queue:  make(chan *call, max),
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
@@ -99,7 +102,7 @@ func (b *batcher) run() {
 	defer close(b.exited)
 	ctx := context.WithValue(context.Background(), batchKey{}, true)
 	pipe := b.rdb.Pipeline()
-	batch := make([]*call, 0, maxBatch)
+	batch := make([]*call, 0, b.max)
 	for {
 		select {
 		case c := <-b.queue:
@@ -108,7 +111,7 @@ func (b *batcher) run() {
 			return
 		}
 	more:
-		for len(batch) < maxBatch {
+		for len(batch) < b.max {
 			select {
 			case c := <-b.queue:
 				batch = append(batch, c)

@@ -159,7 +159,7 @@ func openClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 		_ = s.rdb.Close()
 		return nil, s.fail("load the scripts into "+co.Addr, err)
 	}
-	s.batch = newBatcher(s.rdb)
+	s.batch = newBatcher(s.rdb, maxBatch)
 	return s, nil
 }
 
