@@ -9,7 +9,9 @@
 // stream order. Every change (Append, Progress, Complete, DeadLetter,
 // Replay, Drop, a state, a dedup key) is one Lua script, so it is atomic,
 // and a write made through a delivery's context is refused once the
-// replica has lost the partition's lease (ErrLeaseLost).
+// replica has lost the partition's lease (ErrLeaseLost). The commands of
+// concurrent calls go to Redis together, one pipeline per batch
+// (auto-pipelining): a lone call at once, batches growing with the load.
 //
 // docs/replicas.md describes the design, its guarantees and the Redis
 // persistence settings they rest on.
