@@ -16,7 +16,9 @@ import (
 // Observer is told of every call to Redis, for metrics of latency and
 // errors: command is the command's name in lower case ("hget", "xread"),
 // the script's name for a script ("append", "complete", "renew"), or
-// "pipeline"; err is nil for a success, including a missing key. The
+// "pipeline" for a pipeline a method sends (a batch of concurrent calls'
+// commands is reported command by command, each with the
+// batch's time); err is nil for a success, including a missing key. The
 // connection handshake (HELLO, AUTH, SELECT) is not reported, nor the
 // NOSCRIPT answer that makes the client send a script Redis forgot (after
 // a restart): the call that follows is.
@@ -65,7 +67,19 @@ func (h observeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		if len(cmds) > 0 && slices.Contains([]string{"hello", "auth", "select"}, cmds[0].Name()) {
 			return err // the connection handshake
 		}
-		h.observe("pipeline", time.Since(start), observedErr(err))
+		took := time.Since(start)
+		if ctx.Value(batchKey{}) != nil {
+			// The batched commands of concurrent calls (pipeline.go):
+			// each is reported as if sent alone, with the pipeline's
+			// time and its own error.
+			for _, cmd := range cmds {
+				if cerr := cmd.Err(); cerr == nil || !strings.HasPrefix(cerr.Error(), "NOSCRIPT") {
+					h.observe(commandName(cmd), took, observedErr(cerr))
+				}
+			}
+			return err
+		}
+		h.observe("pipeline", took, observedErr(err))
 		return err
 	}
 }

@@ -9,7 +9,9 @@
 // stream order. Every change (Append, Progress, Complete, DeadLetter,
 // Replay, Drop, a state, a dedup key) is one Lua script, so it is atomic,
 // and a write made through a delivery's context is refused once the
-// replica has lost the partition's lease (ErrLeaseLost).
+// replica has lost the partition's lease (ErrLeaseLost). The commands of
+// concurrent calls go to Redis together, one pipeline per batch
+// (auto-pipelining): a lone call at once, batches growing with the load.
 //
 // docs/replicas.md describes the design, its guarantees and the Redis
 // persistence settings they rest on.
@@ -81,6 +83,7 @@ type Options struct {
 // Store is a store.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	rdb        *redis.Client
+	batch      *batcher // sends the hot calls' commands together
 	clientOpts *redis.Options
 	observe    Observer
 	prefix     string
@@ -154,6 +157,11 @@ func openClient(ctx context.Context, co *redis.Options, o Options) (*Store, erro
 		_ = s.rdb.Close()
 		return nil, fmt.Errorf("redisstore: the data under prefix %q in Redis %s has %d partitions, not %d: every replica must use %d (changing it would reorder users' events)", s.prefix, co.Addr, n, o.Partitions, n)
 	}
+	if err := s.loadScripts(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, s.fail("load the scripts into "+co.Addr, err)
+	}
+	s.batch = newBatcher(s.rdb, maxBatch)
 	return s, nil
 }
 
@@ -282,7 +290,7 @@ func (s *Store) Append(ctx context.Context, events []store.NewEvent) ([]store.Ev
 		}
 		args = append(args, s.Partition(e.Lane), e.Lane, e.Body, len(e.Body))
 	}
-	first, err := appendScript.Run(ctx, s.rdb, s.keys(), args...).Uint64()
+	first, err := s.eval(ctx, appendScript, args...).Uint64()
 	if err != nil {
 		return nil, s.fail("append", err)
 	}
@@ -428,7 +436,7 @@ func (s *Store) Progress(ctx context.Context, seq uint64, p store.Progress) erro
 	}
 	args := append([]any{s.prefix, seq}, fa...)
 	args = append(args, encodeProgress(p))
-	return s.fail(fmt.Sprintf("progress of event %d", seq), progressScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	return s.fail(fmt.Sprintf("progress of event %d", seq), s.eval(ctx, progressScript, args...).Err())
 }
 
 // completionArgs encodes c as the arguments of the scripts' apply.
@@ -462,7 +470,7 @@ func (s *Store) Complete(ctx context.Context, seq uint64, c store.Completion) er
 	}
 	args := append([]any{s.prefix, seq}, fa...)
 	args = append(args, s.completionArgs(c)...)
-	err = s.fail(fmt.Sprintf("complete event %d", seq), completeScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	err = s.fail(fmt.Sprintf("complete event %d", seq), s.eval(ctx, completeScript, args...).Err())
 	finished(ctx, seq, err)
 	return err
 }
@@ -483,7 +491,7 @@ func (s *Store) DeadLetter(ctx context.Context, seq uint64, f store.Failure, c s
 	args := append([]any{s.prefix, seq}, fa...)
 	args = append(args, encodeFailure(f), s.limits.MaxDeadLetters)
 	args = append(args, s.completionArgs(c)...)
-	err = s.fail(fmt.Sprintf("dead-letter event %d", seq), deadLetterScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	err = s.fail(fmt.Sprintf("dead-letter event %d", seq), s.eval(ctx, deadLetterScript, args...).Err())
 	finished(ctx, seq, err)
 	return err
 }
@@ -569,7 +577,7 @@ func (s *Store) Replay(ctx context.Context, id uint64) (store.Event, error) {
 	ev := d.Event
 	ev.ReplayOf = id
 	ev.Progress = store.ReplayProgress(ev.Progress)
-	seq, err := replayScript.Run(ctx, s.rdb, s.keys(), s.prefix, s.limits.MaxPending, s.limits.MaxPendingBytes,
+	seq, err := s.eval(ctx, replayScript, s.prefix, s.limits.MaxPending, s.limits.MaxPendingBytes,
 		id, s.Partition(ev.Lane), encodeProgress(ev.Progress)).Uint64()
 	if err != nil {
 		return store.Event{}, s.fail(op, err)
@@ -583,7 +591,7 @@ func (s *Store) Drop(ctx context.Context, id uint64) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	return s.fail(fmt.Sprintf("drop dead letter %d", id), dropScript.Run(ctx, s.rdb, s.keys(), s.prefix, id).Err())
+	return s.fail(fmt.Sprintf("drop dead letter %d", id), s.eval(ctx, dropScript, s.prefix, id).Err())
 }
 
 // Seen implements store.Store.
@@ -591,14 +599,15 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
-	exp, err := s.rdb.ZScore(ctx, s.key("dd"), key).Result()
+	cmd := redis.NewFloatCmd(ctx, "zscore", s.key("dd"), key)
+	err := s.batch.do(ctx, cmd)
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
 	if err != nil {
 		return false, s.fail("check a dedup key", err)
 	}
-	return int64(exp) > s.now().UnixMicro(), nil
+	return int64(cmd.Val()) > s.now().UnixMicro(), nil
 }
 
 // Remember implements store.Store.
@@ -611,7 +620,7 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) err
 		return fmt.Errorf("redisstore: remember a dedup key: %w", err)
 	}
 	args := append([]any{s.prefix}, s.completionArgs(c)...)
-	return s.fail("remember a dedup key", applyScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	return s.fail("remember a dedup key", s.eval(ctx, applyScript, args...).Err())
 }
 
 // ExpireDedup implements store.Store: it forgets the dedup keys whose
@@ -629,14 +638,15 @@ func (s *Store) LoadState(ctx context.Context, key string) ([]byte, bool, error)
 	if err := s.check(ctx); err != nil {
 		return nil, false, err
 	}
-	v, err := s.rdb.HGet(ctx, s.key("st"), key).Result()
+	cmd := redis.NewStringCmd(ctx, "hget", s.key("st"), key)
+	err := s.batch.do(ctx, cmd)
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, s.fail("load a state", err)
 	}
-	st, err := decodeState(key, v)
+	st, err := decodeState(key, cmd.Val())
 	if err != nil {
 		return nil, false, fmt.Errorf("redisstore: state %q: %w", key, err)
 	}
@@ -652,7 +662,7 @@ func (s *Store) SaveState(ctx context.Context, st store.State) error {
 		return fmt.Errorf("redisstore: save a state: %w", err)
 	}
 	args := append([]any{s.prefix}, s.completionArgs(store.Completion{State: &st})...)
-	return s.fail("save a state", applyScript.Run(ctx, s.rdb, s.keys(), args...).Err())
+	return s.fail("save a state", s.eval(ctx, applyScript, args...).Err())
 }
 
 // scanChunk is how many states ScanStates reads at once, and ExpireStates
@@ -751,5 +761,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return store.ErrClosed
 	}
-	return s.rdb.Close()
+	err := s.rdb.Close() // first, so that a pipeline in flight ends now
+	s.batch.stop()
+	return err
 }
