@@ -171,11 +171,13 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 	}
 	resumed := len(ev.Progress.Plan) > 0 || pe.plan != nil
 	if !resumed {
+		var before *conversation.State // the state, when the dedup check read it too
 		if ev.ReplayOf == 0 {
-			seen, err := g.store.Seen(wctx, dk)
+			seen, st, err := g.seen(wctx, dk, ev.Lane)
 			if err != nil {
 				return g.storeFailed(wctx, h, "checking the dedup key", err)
 			}
+			before = st
 			if seen {
 				g.obs.DedupHit()
 				h.rep.Note = "redelivered event skipped"
@@ -192,7 +194,7 @@ func (g *Gateway) handleStored(ctx context.Context, pe *pendingEvent) (v Verdict
 			}
 		}
 		cev.Rules.User = h.userProfile(ctx, h.set, cev)
-		dp, verdict, ok := g.decide(ctx, wctx, ev, h, key, cev)
+		dp, verdict, ok := g.decide(ctx, wctx, ev, h, before, cev)
 		if !ok {
 			return verdict
 		}
@@ -293,10 +295,15 @@ func (h *handling) stepDone(n int) {
 // Nothing is written: the plan is recorded with the first write that needs
 // it (see plan.go). A plan of several steps is encoded here, so that a plan
 // that cannot be kept fails before its first step rather than after it.
-func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, key conversation.Key, cev conversation.Event) (*decodedPlan, Verdict, bool) {
-	before, err := g.states.loadKey(wctx, ev.Lane) // the lane is the state's key
-	if err != nil {
-		return nil, g.storeFailed(wctx, h, "loading the state", err), false
+func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling, loaded *conversation.State, cev conversation.Event) (*decodedPlan, Verdict, bool) {
+	var before conversation.State
+	if loaded != nil {
+		before = *loaded
+	} else {
+		var err error
+		if before, err = g.states.loadKey(wctx, ev.Lane); err != nil { // the lane is the state's key
+			return nil, g.storeFailed(wctx, h, "loading the state", err), false
+		}
 	}
 	h.mode = modeDecide
 	h.quiet = true
@@ -326,6 +333,28 @@ func (g *Gateway) decide(ctx, wctx context.Context, ev *store.Event, h *handling
 	h.fired, h.ran, h.evaluated, h.renderErrors, h.halt = h.fired[:0], h.ran[:0], false, 0, nil
 	h.owners, h.decisions, h.step = 0, 0, 0
 	return dp, Done, true
+}
+
+// seen reports whether an event's dedup key was recorded. A store that
+// reads the conversation's state in the same round trip (store.SeenLoader)
+// returns it too; otherwise the state is nil, to be loaded when needed.
+func (g *Gateway) seen(ctx context.Context, dedupKey, stateKey string) (bool, *conversation.State, error) {
+	sl, ok := g.store.(store.SeenLoader)
+	if !ok {
+		seen, err := g.store.Seen(ctx, dedupKey)
+		return seen, nil, err
+	}
+	seen, data, found, err := sl.SeenAndLoadState(ctx, dedupKey, stateKey)
+	if err != nil || seen {
+		return seen, nil, err
+	}
+	var st conversation.State
+	if found {
+		if st, err = decodeState(data); err != nil {
+			return false, nil, err
+		}
+	}
+	return false, &st, nil
 }
 
 // withPlan sets the event's progress to carry its plan, encoding it the

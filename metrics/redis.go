@@ -15,7 +15,7 @@ var ErrFleetWatched = errors.New("metrics: a fleet is already watched")
 // redisCommands are the values of the command label: the store's scripts
 // and the Redis commands it sends; anything else is Other.
 var redisCommands = newFixedSet(
-	"append", "progress", "complete", "dead_letter", "replay", "drop", "apply", "expire_states",
+	"append", "progress", "complete", "dead_letter", "replay", "drop", "apply", "expire_states", "seen_and_state",
 	"open", "renew", "acquire", "release",
 	"xread", "xrange", "hget", "hgetall", "hmget", "zrange", "zremrangebyscore", "zscore", "zrem",
 	"ping", "pipeline", "multi", "exec", "eval", "evalsha",

@@ -303,6 +303,16 @@ type Store interface {
 	Close() error
 }
 
+// SeenLoader is implemented by stores that can answer Seen and LoadState
+// for an event in one round trip (Redis): the gateway asks both before it
+// decides, and a store that is not one is asked them in turn.
+type SeenLoader interface {
+	// SeenAndLoadState reports, as Seen, whether the dedup key was
+	// recorded and has not expired, and returns, as LoadState, the
+	// state saved under stateKey and whether there is one.
+	SeenAndLoadState(ctx context.Context, dedupKey, stateKey string) (seen bool, state []byte, found bool, err error)
+}
+
 // ReplayProgress is the progress a replayed dead letter starts with: its
 // plan and the steps done are kept, so only the remaining steps run, while
 // the attempts and the retry budget start afresh.

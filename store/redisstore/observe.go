@@ -34,6 +34,7 @@ var scriptNames = map[string]string{
 	dropScript.Hash():         "drop",
 	applyScript.Hash():        "apply",
 	expireStatesScript.Hash(): "expire_states",
+	seenAndStateScript.Hash(): "seen_and_state",
 	openScript.Hash():         "open",
 	renewScript.Hash():        "renew",
 	acquireScript.Hash():      "acquire",

@@ -175,7 +175,7 @@ func failedCmd(ctx context.Context, err error) *redis.Cmd {
 }
 
 // pipelinedScripts are the scripts the store runs through eval.
-var pipelinedScripts = []*redis.Script{appendScript, progressScript, completeScript, deadLetterScript, replayScript, dropScript, applyScript}
+var pipelinedScripts = []*redis.Script{appendScript, progressScript, completeScript, deadLetterScript, replayScript, dropScript, applyScript, seenAndStateScript}
 
 // loadScripts loads the scripts the store pipelines into Redis's script
 // cache (SCRIPT LOAD), so that their EVALSHA finds them; after a NOSCRIPT,

@@ -634,6 +634,38 @@ func (s *Store) ExpireDedup(ctx context.Context) (int, error) {
 }
 
 // LoadState implements store.Store.
+// SeenAndLoadState implements store.SeenLoader: one script reads the
+// dedup key's expiry and the state, in one round trip.
+func (s *Store) SeenAndLoadState(ctx context.Context, dedupKey, stateKey string) (bool, []byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, nil, false, err
+	}
+	vals, err := s.eval(ctx, seenAndStateScript, s.prefix, dedupKey, stateKey).Slice()
+	if err != nil {
+		return false, nil, false, s.fail("check a dedup key and load a state", err)
+	}
+	if len(vals) != 2 {
+		return false, nil, false, fmt.Errorf("redisstore: check a dedup key and load a state: %d values in the reply, want 2", len(vals))
+	}
+	seen := false
+	if exp, ok := vals[0].(string); ok {
+		us, err := strconv.ParseFloat(exp, 64)
+		if err != nil {
+			return false, nil, false, fmt.Errorf("redisstore: dedup key %q: expiry %q: %w", dedupKey, exp, err)
+		}
+		seen = int64(us) > s.now().UnixMicro()
+	}
+	raw, ok := vals[1].(string)
+	if !ok {
+		return seen, nil, false, nil
+	}
+	st, err := decodeState(stateKey, raw)
+	if err != nil {
+		return false, nil, false, fmt.Errorf("redisstore: state %q: %w", stateKey, err)
+	}
+	return seen, st.Data, true, nil
+}
+
 func (s *Store) LoadState(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, false, err

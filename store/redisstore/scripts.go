@@ -195,3 +195,13 @@ var openScript = redis.NewScript(luaLib + `
 redis.call('HSETNX', P .. 'meta', 'partitions', ARGV[2])
 return tonumber(redis.call('HGET', P .. 'meta', 'partitions'))
 `)
+
+// seenAndStateScript: ARGV[2] a dedup key, ARGV[3] a state key. It reads,
+// without changing anything, the dedup key's expiry (Unix µs) and the
+// state, each false when there is none.
+var seenAndStateScript = redis.NewScript(`
+local P = ARGV[1]
+local exp = redis.call('ZSCORE', P .. 'dd', ARGV[2])
+local st = redis.call('HGET', P .. 'st', ARGV[3])
+return {exp, st}
+`)

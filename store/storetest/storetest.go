@@ -189,6 +189,7 @@ func Run(t *testing.T, f Factory) {
 		{"DeadLetterReplayDrop", testDeadLetterReplayDrop},
 		{"DeadLettersBounded", testDeadLettersBounded},
 		{"DedupTTL", testDedupTTL},
+		{"SeenLoaderAgrees", testSeenLoaderAgrees},
 		{"States", testStates},
 		{"StatesBoundedLeastRecentlyActiveFirst", testStatesBounded},
 		{"ScanStatesMayWrite", testScanStatesMayWrite},
@@ -512,6 +513,40 @@ func testDedupTTL(t *testing.T, f Factory) {
 			}
 		}
 	}
+}
+
+// testSeenLoaderAgrees checks, for a store that is a store.SeenLoader,
+// that SeenAndLoadState answers as Seen and LoadState do.
+func testSeenLoaderAgrees(t *testing.T, f Factory) {
+	e := newEnv(t, f, store.Limits{})
+	sl, ok := e.s.(store.SeenLoader)
+	if !ok {
+		t.Skip("the store is not a store.SeenLoader")
+	}
+	if err := e.s.Remember(e.ctx, "m:a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SaveState(e.ctx, store.State{Key: "p/u", Data: []byte("abc"), LastActive: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step, dedup, key string, wantSeen bool, wantState string, wantFound bool) {
+		t.Helper()
+		seen, data, found, err := sl.SeenAndLoadState(e.ctx, dedup, key)
+		if err != nil {
+			t.Fatalf("%s: SeenAndLoadState(%q, %q): %v", step, dedup, key, err)
+		}
+		if seen != wantSeen || (!seen && (found != wantFound || string(data) != wantState)) {
+			t.Errorf("%s: SeenAndLoadState(%q, %q) = %v, %q, %v; want %v, %q, %v", step, dedup, key, seen, data, found, wantSeen, wantState, wantFound)
+		}
+		if s := e.seen(dedup); s != seen {
+			t.Errorf("%s: Seen(%q) = %v, SeenAndLoadState says %v", step, dedup, s, seen)
+		}
+	}
+	check("recorded", "m:a", "p/u", true, "", false)
+	check("not recorded, a state", "m:b", "p/u", false, "abc", true)
+	check("not recorded, no state", "m:b", "p/none", false, "", false)
+	e.clock.Advance(time.Hour)
+	check("expired", "m:a", "p/u", false, "abc", true)
 }
 
 func testStates(t *testing.T, f Factory) {

@@ -274,7 +274,10 @@ func TestMemoryWithFlood(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sink, graphURL := newGraphSink(t)
 			sink.hang.Store(true)
-			g := startReady(t, graphURL, writeRules(t, gotItRules))
+			// The queue is to fill up to its bound: no pacing, which
+			// would hold each webhook for --admit-wait while the Graph
+			// API hangs and no room is made.
+			g := startReady(t, graphURL, writeRules(t, gotItRules), "--admit-wait", "0")
 			bodies := make(chan []byte, 2)
 			go func() {
 				defer close(bodies)
