@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/threadgate/threadgate/gateway"
+	"github.com/threadgate/threadgate/internal/logbuf"
 	"github.com/threadgate/threadgate/reload"
 	"github.com/threadgate/threadgate/retry"
 	"github.com/threadgate/threadgate/store/redisstore"
@@ -36,10 +37,13 @@ type serveConfig struct {
 	GraphURL          string
 	LogFormat         string
 	LogLevel          slog.Level
-	LogSenderIDs      bool
-	Insecure          bool
-	Grace             time.Duration
-	QueueSize         int
+	// LogFlush is how long log lines below warn may be held before they
+	// are written (--log-flush; 0: each at once).
+	LogFlush     time.Duration
+	LogSenderIDs bool
+	Insecure     bool
+	Grace        time.Duration
+	QueueSize    int
 	// QueueBytes bounds the bytes of the events accepted and not yet
 	// handled (--queue-bytes).
 	QueueBytes int64
@@ -101,6 +105,15 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.StringVar(&c.Addr, "addr", addrDefault, "listen address HOST:PORT (env THREADGATE_ADDR, or :$PORT)")
 	fs.BoolVar(&c.Insecure, "insecure-skip-signature", false, "accept unsigned webhooks when PAGE_ACCESS_TOKEN is set and APP_SECRET is not (never in production)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFlushDefault := 100 * time.Millisecond
+	if v := getenv("THREADGATE_LOG_FLUSH"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("THREADGATE_LOG_FLUSH: %w", err)
+		}
+		logFlushDefault = d
+	}
+	fs.DurationVar(&c.LogFlush, "log-flush", logFlushDefault, "how long info and debug lines may be held to be written together (a warning or an error writes everything at once); 0: every line at once (env THREADGATE_LOG_FLUSH)")
 	fs.BoolVar(&c.LogSenderIDs, "log-sender-ids", false, "log raw sender IDs instead of a short hash (debugging only)")
 	fs.DurationVar(&c.Grace, "grace", 10*time.Second, "on SIGTERM/SIGINT, how long queued events may take to finish")
 	fs.IntVar(&c.QueueSize, "queue-size", 10000, "events accepted and not yet handled, at most; beyond it webhooks get 503")
@@ -195,6 +208,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	if c.AdmitWait < 0 || c.AdmitWait >= 5*time.Second {
 		return nil, fmt.Errorf("--admit-wait: %s, want 0 up to under 5s (Facebook waits 5 s for an answer)", c.AdmitWait)
 	}
+	if c.LogFlush < 0 || c.LogFlush > 10*time.Second {
+		return nil, fmt.Errorf("--log-flush: %s, want 0 up to 10s", c.LogFlush)
+	}
 	if c.RetryFor < 0 {
 		return nil, fmt.Errorf("--retry-for: %s is negative", c.RetryFor)
 	}
@@ -240,13 +256,17 @@ var errHelp = flag.ErrHelp
 var errRefuseUnsigned = errors.New("PAGE_ACCESS_TOKEN is set but APP_SECRET is not: webhooks could not be verified and anyone could drive the bot.\n" +
 	"Set APP_SECRET (App Dashboard → Settings → Basic → App Secret), or pass --insecure-skip-signature for a local test")
 
-// newLogger builds the process logger.
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+// newLogger builds the process logger, writing to w through a buffer that
+// holds info and debug lines for at most flush (logbuf); close the
+// returned writer before the process exits.
+func newLogger(w io.Writer, format string, level slog.Level, flush time.Duration) (*slog.Logger, *logbuf.Writer) {
+	lw := logbuf.New(w, flush, 0)
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(lw, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(lw, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logbuf.Handler(h, lw)), lw
 }
 
 func isTerminal(f *os.File) bool {

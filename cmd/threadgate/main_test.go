@@ -159,6 +159,17 @@ func TestParseServe(t *testing.T) {
 			}
 		}},
 		{name: "negative backlog", args: []string{"--backlog", "-1"}, wantErr: "--backlog: -1 is negative"},
+		{name: "log flush default", check: func(t *testing.T, c *serveConfig) {
+			if c.LogFlush != 100*time.Millisecond {
+				t.Errorf("log-flush %s, want 100ms", c.LogFlush)
+			}
+		}},
+		{name: "log flush env", env: map[string]string{"THREADGATE_LOG_FLUSH": "0"}, check: func(t *testing.T, c *serveConfig) {
+			if c.LogFlush != 0 {
+				t.Errorf("log-flush %s, want 0", c.LogFlush)
+			}
+		}},
+		{name: "bad log flush", args: []string{"--log-flush", "1m"}, wantErr: "--log-flush: 1m0s"},
 		{name: "admit-wait past Facebook's timeout", args: []string{"--admit-wait", "5s"}, wantErr: "--admit-wait: 5s"},
 		{name: "previous secret alone is refused", env: map[string]string{"PAGE_ACCESS_TOKEN": "t", "APP_SECRET_PREVIOUS": "old"}, wantErr: "APP_SECRET_PREVIOUS is set but APP_SECRET is not"},
 	}

@@ -45,7 +45,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, logs := newLogger(stderr, cfg.LogFormat, cfg.LogLevel, cfg.LogFlush)
+	defer logs.Close()
 	if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimit > 0 {
 		// A soft limit: the heap stays near what is live instead of
 		// growing to twice it (Go's default), so memory has a ceiling
