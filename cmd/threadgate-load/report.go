@@ -38,12 +38,18 @@ type cpuRatios struct {
 	// divides it by the forwarder's.
 	withRedis            time.Duration
 	withRedisVsForwarder float64
+	// vsForwarderRun divides the gateway's CPU per request by the
+	// forwarder's and the tool's (load generator and sink) during the
+	// forwarder's phase: the figure issue 13's table gives for the
+	// forwarder, when it ran inside the tool.
+	vsForwarderRun float64
 }
 
 // ratios computes the run's cpuRatios.
 func (rr *runResult) ratios() cpuRatios {
 	fwd := rr.fwd.cpuPerRequest(rr.fwd.targetCPU)
-	c := cpuRatios{vsForwarder: ratio(rr.gw.cpuPerRequest(rr.gw.targetCPU), fwd), withRedis: -1, withRedisVsForwarder: math.NaN()}
+	c := cpuRatios{vsForwarder: ratio(rr.gw.cpuPerRequest(rr.gw.targetCPU), fwd), withRedis: -1, withRedisVsForwarder: math.NaN(),
+		vsForwarderRun: ratio(rr.gw.cpuPerRequest(rr.gw.targetCPU), fwd+rr.fwd.cpuPerRequest(rr.fwd.toolCPU))}
 	if rr.gw.redisCPU >= 0 {
 		c.withRedis = rr.gw.cpuPerRequest(rr.gw.targetCPU + rr.gw.redisCPU)
 		c.withRedisVsForwarder = ratio(c.withRedis, fwd)
@@ -222,7 +228,7 @@ func printRun(p *printer, o options, i int, rr *runResult) {
 		notes = append(notes, "redis-server cpu/req: "+perRequest(rr.gw.cpuPerRequest(rr.gw.redisCPU))+" (its own process, over the gateway's load and drain)")
 	}
 	c := rr.ratios()
-	notes = append(notes, cpuRatioText+ratioText(c.vsForwarder))
+	notes = append(notes, cpuRatioText+ratioText(c.vsForwarder), issueRatioText+ratioText(c.vsForwarderRun))
 	if c.withRedis >= 0 {
 		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s ÷ bare forwarder cpu/req: %s", perRequest(c.withRedis), ratioText(c.withRedisVsForwarder)))
 	}
@@ -231,6 +237,11 @@ func printRun(p *printer, o options, i int, rr *runResult) {
 		fmt.Sprintf("bare forwarder/reference: req/s %.2fx, p99 %.2fx (the floor of any gateway that makes one Graph call per event here)", rr.fwd.rps()/rr.ref.rps(), p99Ratio(rr.fwd, rr.ref)))
 	p.notes(notes...)
 }
+
+// issueRatioText introduces the gateway's CPU per request against the
+// forwarder's run as issue 13's table measured it: the forwarder with the
+// load generator and the sink, which then ran in one process.
+const issueRatioText = "threadgate cpu/req ÷ (bare forwarder cpu/req + tool cpu/req in its phase), as issue 13's table measured the forwarder (its process then held the load generator and the sink too): "
 
 // cpuRatioText introduces the gateway's CPU per request against the bare
 // forwarder's.
@@ -270,7 +281,7 @@ func printSummary(p *printer, o options, runs []*runResult) {
 
 	var expected, received, peak int64
 	var processes, failed int
-	var redisCPU, withRedis, withRedisVsFwd, vsFwd, gwRPS, gwP99, fwdRPS, fwdP99 []float64
+	var redisCPU, withRedis, withRedisVsFwd, vsFwd, vsFwdRun, gwRPS, gwP99, fwdRPS, fwdP99 []float64
 	for _, rr := range runs {
 		expected += rr.expected
 		received += rr.received
@@ -288,6 +299,7 @@ func printSummary(p *printer, o options, runs []*runResult) {
 			withRedisVsFwd = append(withRedisVsFwd, c.withRedisVsForwarder)
 		}
 		vsFwd = append(vsFwd, c.vsForwarder)
+		vsFwdRun = append(vsFwdRun, c.vsForwarderRun)
 		gwRPS = append(gwRPS, rr.gw.rps()/rr.ref.rps())
 		gwP99 = append(gwP99, p99Ratio(rr.gw, rr.ref))
 		fwdRPS = append(fwdRPS, rr.fwd.rps()/rr.ref.rps())
@@ -301,7 +313,7 @@ func printSummary(p *printer, o options, runs []*runResult) {
 	if len(redisCPU) > 0 {
 		notes = append(notes, "redis-server cpu/req: "+perRequest(medianDuration(redisCPU))+" (median)")
 	}
-	notes = append(notes, cpuRatioText+spreadText(vsFwd))
+	notes = append(notes, cpuRatioText+spreadText(vsFwd), issueRatioText+spreadText(vsFwdRun))
 	if len(withRedis) > 0 {
 		notes = append(notes, fmt.Sprintf("threadgate + redis-server cpu/req %s (median) ÷ bare forwarder cpu/req: %s",
 			perRequest(medianDuration(withRedis)), spreadText(withRedisVsFwd)))
