@@ -141,6 +141,13 @@ func TestReadsUser(t *testing.T) {
 		{`pass_thread_control: {target: zendesk, metadata: "{{ .User.Locale }}"}`, true},
 		{`take_thread_control: {metadata: "{{ .User.Locale }}"}`, true},
 		{`sender_action: typing_on`, false},
+		// The whole data handed on may be read anywhere: the profile is
+		// asked for, as for .Transcript.
+		{`reply: '{{ $d := . }}{{ $d.User.FirstName }}'`, true},
+		{`reply: '{{ with $ }}{{ .User.FirstName }}{{ end }}'`, true},
+		{`reply: '{{ printf "%v" . }}'`, true},
+		{`reply: '{{ range .Groups }}{{ $.User.FirstName }}{{ end }}'`, true},
+		{`reply: '{{ with .Text }}{{ . }}{{ end }}'`, false},
 	}
 	for _, tt := range tests {
 		a, errs := decode(t, tt.src, testCompiler())

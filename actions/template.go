@@ -503,7 +503,9 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 		c.fields(dot, n.Ident, int(n.Pos), dot == dataType)
 	case *parse.DotNode:
 		if dot == dataType {
-			c.readsTranscript = true // {{ . }}, {{ printf "%v" . }}, {{ $d := . }}
+			// {{ . }}, {{ printf "%v" . }}, {{ $d := . }}: the whole data
+			// is handed on, and may be read anywhere.
+			c.readsTranscript, c.readsUser = true, true
 		}
 	case *parse.VariableNode:
 		switch {
@@ -513,7 +515,7 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 			// $x.Transcript: $x may hold the event's data, but then it
 			// was declared from dot or $, which counted already.
 		case n.Ident[0] == "$":
-			c.readsTranscript = true // {{ $ }}, {{ with $ }}
+			c.readsTranscript, c.readsUser = true, true // {{ $ }}, {{ with $ }}
 		}
 	case *parse.PipeNode:
 		c.pipe(n, dot)
@@ -587,8 +589,8 @@ func (c *checker) fields(dot reflect.Type, idents []string, pos int, fromData bo
 		offsets[i] = start
 		start += 1 + len(id)
 	}
-	if fromData && idents[0] == "User" {
-		c.readsUser = true
+	if (fromData || dot == nil) && idents[0] == "User" {
+		c.readsUser = true // as .Transcript below
 	}
 	if (fromData || dot == nil) && idents[0] == "Transcript" {
 		// A dot of unknown type ({{ with $ }}, {{ with $x }}) may be the
