@@ -32,7 +32,7 @@ type Data struct {
 	Transcript []string
 	// User is what the User Profile API gives about the person (empty
 	// when the platform refuses or no template of the rule reads it; see
-	// ReadsUser). Issue 14.
+	// Reads and FieldUser). Issue 14.
 	User messenger.UserProfile
 }
 

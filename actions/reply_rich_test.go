@@ -154,7 +154,7 @@ func TestReadsUser(t *testing.T) {
 		if len(errs) > 0 {
 			t.Fatalf("%s: %v", tt.src, errs)
 		}
-		if got := ReadsUser([]Action{a}); got != tt.want {
+		if got := Reads([]Action{a}, FieldUser); got != tt.want {
 			t.Errorf("ReadsUser(%s) = %v, want %v", tt.src, got, tt.want)
 		}
 	}
@@ -200,11 +200,11 @@ func TestReadsTranscript(t *testing.T) {
 		if len(errs) > 0 {
 			t.Fatalf("%s: %v", tt.src, errs)
 		}
-		if got := ReadsTranscript([]Action{a}); got != tt.want {
+		if got := Reads([]Action{a}, FieldTranscript); got != tt.want {
 			t.Errorf("ReadsTranscript(%s) = %v, want %v", tt.src, got, tt.want)
 		}
 	}
-	if ReadsTranscript(nil) {
-		t.Error("ReadsTranscript(nil) = true")
+	if Reads(nil, FieldTranscript) {
+		t.Error("Reads(nil, FieldTranscript) = true")
 	}
 }

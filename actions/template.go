@@ -26,11 +26,8 @@ type Template struct {
 	maxLen int
 	tmpl   *template.Template // nil for a literal
 	vars   []varRef           // the .Vars.NAME the template reads
-	// readsUser is true when the template reads .User (see ReadsUser).
-	readsUser bool
-	// readsTranscript is true when the template reads .Transcript, or may
-	// (see ReadsTranscript).
-	readsTranscript bool
+	// reads holds the fields the template reads, or may (see Reads).
+	reads Field
 }
 
 // varRef is one .Vars.NAME read by a template, with its position.
@@ -190,8 +187,7 @@ func parseTemplate(n *yaml.Node, what string, maxLen int, pos at) (*Template, *d
 		return nil, pos(n, ck.err.line, ck.err.col, "%s: %s", what, ck.err.msg)
 	}
 	t.vars = ck.vars
-	t.readsUser = ck.readsUser
-	t.readsTranscript = ck.readsTranscript
+	t.reads = ck.reads
 	// Run once against an empty event: catches what the walk above cannot
 	// type (function arguments, fields inside {{ with }} of a var).
 	out, xerr := t.execute(&Data{Groups: map[string]string{}, Vars: map[string]any{}})
@@ -430,11 +426,11 @@ type checker struct {
 	src       string
 	err       *checkErr
 	vars      []varRef
-	readsUser bool
-	// readsTranscript is true once the template reads .Transcript, or
-	// hands the whole of the event's data (dot at the top, or $) to a
-	// function or a variable, through which it may read it.
-	readsTranscript bool
+	// reads holds the fields read (FieldUser, FieldTranscript); all of them
+	// once the template hands the whole of the event's data (dot at the
+	// top, or $) to a function or a variable, through which it may read
+	// them.
+	reads Field
 }
 
 type checkErr struct {
@@ -505,7 +501,7 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 		if dot == dataType {
 			// {{ . }}, {{ printf "%v" . }}, {{ $d := . }}: the whole data
 			// is handed on, and may be read anywhere.
-			c.readsTranscript, c.readsUser = true, true
+			c.reads |= FieldUser | FieldTranscript
 		}
 	case *parse.VariableNode:
 		switch {
@@ -515,7 +511,7 @@ func (c *checker) arg(n parse.Node, dot reflect.Type) {
 			// $x.Transcript: $x may hold the event's data, but then it
 			// was declared from dot or $, which counted already.
 		case n.Ident[0] == "$":
-			c.readsTranscript, c.readsUser = true, true // {{ $ }}, {{ with $ }}
+			c.reads |= FieldUser | FieldTranscript // {{ $ }}, {{ with $ }}
 		}
 	case *parse.PipeNode:
 		c.pipe(n, dot)
@@ -589,14 +585,16 @@ func (c *checker) fields(dot reflect.Type, idents []string, pos int, fromData bo
 		offsets[i] = start
 		start += 1 + len(id)
 	}
-	if (fromData || dot == nil) && idents[0] == "User" {
-		c.readsUser = true // as .Transcript below
-	}
-	if (fromData || dot == nil) && idents[0] == "Transcript" {
+	if fromData || dot == nil {
 		// A dot of unknown type ({{ with $ }}, {{ with $x }}) may be the
-		// event's data, or a map with a key Transcript: counting it is
+		// event's data, or a map with a key of that name: counting it is
 		// harmless.
-		c.readsTranscript = true
+		switch idents[0] {
+		case "User":
+			c.reads |= FieldUser
+		case "Transcript":
+			c.reads |= FieldTranscript
+		}
 	}
 	if fromData && len(idents) > 1 && idents[0] == "Vars" {
 		line, col := c.position(offsets[1])

@@ -35,8 +35,8 @@ func NewSet(rules []*Rule, apps map[string]string, vars map[string]any, handover
 		s.appNames[id] = name
 	}
 	for _, r := range rules {
-		s.readsUser = s.readsUser || actions.ReadsUser(r.Actions)
-		s.readsTranscript = s.readsTranscript || actions.ReadsTranscript(r.Actions)
+		s.readsUser = s.readsUser || actions.Reads(r.Actions, actions.FieldUser)
+		s.readsTranscript = s.readsTranscript || actions.Reads(r.Actions, actions.FieldTranscript)
 		s.readsOwner = s.readsOwner || r.ReadsOwner
 	}
 	s.index.byField = map[Field]map[string][]int{}

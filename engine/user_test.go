@@ -43,11 +43,11 @@ rules:
 		if got := d.Fired[0].Steps[0].Fields()["text"]; got != tt.want {
 			t.Errorf("text = %q, want %q", got, tt.want)
 		}
-		if !actions.ReadsUser(d.Fired[0].Rule.Actions) {
+		if !actions.Reads(d.Fired[0].Rule.Actions, actions.FieldUser) {
 			t.Error("the welcome rule does not read .User")
 		}
 	}
-	if actions.ReadsUser(f.Set.Rule("echo").Actions) {
+	if actions.Reads(f.Set.Rule("echo").Actions, actions.FieldUser) {
 		t.Error("the echo rule reads .User")
 	}
 }

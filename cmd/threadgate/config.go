@@ -105,13 +105,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.StringVar(&c.Addr, "addr", addrDefault, "listen address HOST:PORT (env THREADGATE_ADDR, or :$PORT)")
 	fs.BoolVar(&c.Insecure, "insecure-skip-signature", false, "accept unsigned webhooks when PAGE_ACCESS_TOKEN is set and APP_SECRET is not (never in production)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFlushDefault := 100 * time.Millisecond
-	if v := getenv("THREADGATE_LOG_FLUSH"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, fmt.Errorf("THREADGATE_LOG_FLUSH: %w", err)
-		}
-		logFlushDefault = d
+	logFlushDefault, err := envDuration(getenv, "THREADGATE_LOG_FLUSH", 100*time.Millisecond)
+	if err != nil {
+		return nil, err
 	}
 	fs.DurationVar(&c.LogFlush, "log-flush", logFlushDefault, "how long info and debug lines may be held to be written together (a warning or an error writes everything at once); 0: every line at once (env THREADGATE_LOG_FLUSH)")
 	fs.BoolVar(&c.LogSenderIDs, "log-sender-ids", false, "log raw sender IDs instead of a short hash (debugging only)")
@@ -128,13 +124,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 	fs.Int64Var(&c.QueueBytes, "queue-bytes", queueBytesDefault, "bytes of the events accepted and not yet handled, at most (at least 1 MiB, the largest webhook); beyond it webhooks get 503 (env THREADGATE_QUEUE_BYTES)")
 	fs.StringVar(&c.DataDir, "data-dir", getenv("THREADGATE_DATA_DIR"), "directory of the embedded database that keeps accepted events, their progress, dead letters, dedup keys and conversation states across restarts; empty: memory, lost when the process stops (env THREADGATE_DATA_DIR)")
 	fs.StringVar(&c.RedisURL, "redis-url", getenv("THREADGATE_REDIS_URL"), "Redis that keeps accepted events, their progress, dead letters, dedup keys and conversation states for every replica that names it, so that several replicas run as one gateway: redis://[:PASSWORD@]HOST:PORT/DB or rediss:// for TLS; not with --data-dir (env THREADGATE_REDIS_URL)")
-	retryForDefault := retry.DefaultBudget
-	if v := getenv("THREADGATE_RETRY_FOR"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, fmt.Errorf("THREADGATE_RETRY_FOR: %w", err)
-		}
-		retryForDefault = d
+	retryForDefault, err := envDuration(getenv, "THREADGATE_RETRY_FOR", retry.DefaultBudget)
+	if err != nil {
+		return nil, err
 	}
 	fs.DurationVar(&c.RetryFor, "retry-for", retryForDefault, "how long a Graph API call that fails for a transient reason or a rate limit is retried before its event becomes a dead letter (env THREADGATE_RETRY_FOR)")
 	fs.IntVar(&c.Workers, "workers", 64, "events handled at once (of different users)")
@@ -173,7 +165,6 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 			c.RulesExplicit = true
 		}
 	})
-	var err error
 	if err = c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
@@ -248,6 +239,20 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer, isT
 		return nil, errRefuseUnsigned
 	}
 	return c, nil
+}
+
+// envDuration is the duration in the environment variable name, or def
+// when it is unset.
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
