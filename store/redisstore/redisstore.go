@@ -172,10 +172,6 @@ func newClient(co *redis.Options, observe Observer) *redis.Client {
 	// CLIENT SETINFO (Redis 7.2) and CLIENT MAINT_NOTIFICATIONS (Redis 8)
 	// would each cost every new connection an error from Redis 7.0.
 	own.DisableIdentity = true
-	// RESP2: the store reads nothing RESP3 adds (push notifications, typed
-	// maps), and its replies cost the client less to read: 13% less CPU
-	// per event on the load test (docs/replicas.md).
-	own.Protocol = 2
 	if own.MaintNotificationsConfig == nil {
 		own.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
