@@ -423,9 +423,9 @@ func dataFields() string {
 // does not take. A nil type means "unknown" (a var, a function's result):
 // nothing is checked there.
 type checker struct {
-	src       string
-	err       *checkErr
-	vars      []varRef
+	src  string
+	err  *checkErr
+	vars []varRef
 	// reads holds the fields read (FieldUser, FieldTranscript); all of them
 	// once the template hands the whole of the event's data (dot at the
 	// top, or $) to a function or a variable, through which it may read
