@@ -280,6 +280,12 @@ func Decode(body []byte) (*Webhook, error) {
 			return nil, err
 		}
 	}
+	truncateTexts(w)
+	return w, nil
+}
+
+// truncateTexts cuts every message's text to MaxInboundText characters.
+func truncateTexts(w *Webhook) {
 	for i := range w.Entry {
 		for _, list := range [][]Event{w.Entry[i].Messaging, w.Entry[i].Standby} {
 			for j := range list {
@@ -289,7 +295,6 @@ func Decode(body []byte) (*Webhook, error) {
 			}
 		}
 	}
-	return w, nil
 }
 
 // decodeStd decodes body into w with encoding/json.

@@ -139,15 +139,7 @@ func decodeStdOnly(body []byte) (*Webhook, error) {
 	if err := decodeStd(body, w); err != nil {
 		return nil, err
 	}
-	for i := range w.Entry {
-		for _, list := range [][]Event{w.Entry[i].Messaging, w.Entry[i].Standby} {
-			for j := range list {
-				if m := list[j].Message; m != nil && len(m.Text) > MaxInboundText {
-					m.Text = Truncate(m.Text, MaxInboundText)
-				}
-			}
-		}
-	}
+	truncateTexts(w)
 	return w, nil
 }
 
