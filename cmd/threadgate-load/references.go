@@ -198,16 +198,24 @@ func (w *firstLine) Write(b []byte) (int, error) {
 // reference is the bare handler the gateway is compared with: read the body,
 // check the HMAC, answer 200.
 func reference(w http.ResponseWriter, r *http.Request) {
+	if _, ok := readSigned(w, r); ok {
+		io.WriteString(w, "EVENT_RECEIVED")
+	}
+}
+
+// readSigned reads a webhook's body and checks its signature; on failure
+// it has answered 400 or 401 and returns false.
+func readSigned(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
-		return
+		return nil, false
 	}
 	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
+		return nil, false
 	}
-	io.WriteString(w, "EVENT_RECEIVED")
+	return body, true
 }
 
 // forwarder is the second reference: the least any gateway must do per
@@ -233,13 +241,8 @@ func newForwarder(sinkURL string) *forwarder {
 }
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	if messenger.VerifySignature(body, r.Header.Get("X-Hub-Signature-256"), []byte(secret)) != nil {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
+	body, ok := readSigned(w, r)
+	if !ok {
 		return
 	}
 	select {
