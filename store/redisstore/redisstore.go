@@ -607,7 +607,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, s.fail("check a dedup key", err)
 	}
-	return int64(cmd.Val()) > s.now().UnixMicro(), nil
+	return s.unexpired(cmd.Val()), nil
 }
 
 // Remember implements store.Store.
@@ -653,17 +653,30 @@ func (s *Store) SeenAndLoadState(ctx context.Context, dedupKey, stateKey string)
 		if err != nil {
 			return false, nil, false, fmt.Errorf("redisstore: dedup key %q: expiry %q: %w", dedupKey, exp, err)
 		}
-		seen = int64(us) > s.now().UnixMicro()
+		seen = s.unexpired(us)
 	}
 	raw, ok := vals[1].(string)
 	if !ok {
 		return seen, nil, false, nil
 	}
-	st, err := decodeState(stateKey, raw)
+	data, err := stateData(stateKey, raw)
 	if err != nil {
-		return false, nil, false, fmt.Errorf("redisstore: state %q: %w", stateKey, err)
+		return false, nil, false, err
 	}
-	return seen, st.Data, true, nil
+	return seen, data, true, nil
+}
+
+// unexpired reports whether a dedup key's expiry (Unix µs, its score in
+// dd) is still ahead.
+func (s *Store) unexpired(expiry float64) bool { return int64(expiry) > s.now().UnixMicro() }
+
+// stateData is the gateway's encoding of a state as the st hash keeps it.
+func stateData(key, raw string) ([]byte, error) {
+	st, err := decodeState(key, raw)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: state %q: %w", key, err)
+	}
+	return st.Data, nil
 }
 
 func (s *Store) LoadState(ctx context.Context, key string) ([]byte, bool, error) {
@@ -678,11 +691,11 @@ func (s *Store) LoadState(ctx context.Context, key string) ([]byte, bool, error)
 	if err != nil {
 		return nil, false, s.fail("load a state", err)
 	}
-	st, err := decodeState(key, cmd.Val())
+	data, err := stateData(key, cmd.Val())
 	if err != nil {
-		return nil, false, fmt.Errorf("redisstore: state %q: %w", key, err)
+		return nil, false, err
 	}
-	return st.Data, true, nil
+	return data, true, nil
 }
 
 // SaveState implements store.Store.
