@@ -27,8 +27,7 @@ type Store struct {
 	pendingBytes int64
 	dead         map[uint64]*store.DeadLetter
 	evicted      uint64
-	dedup        map[string]*dedupEntry
-	dedupByExp   dedupHeap
+	dedup        dedupSet
 	states       map[string]*stateEntry
 	statesByAge  stateHeap
 }
@@ -42,7 +41,7 @@ func New(o store.Options) *Store {
 		limits:  o.Limits.WithDefaults(),
 		pending: map[uint64]*store.Event{},
 		dead:    map[uint64]*store.DeadLetter{},
-		dedup:   map[string]*dedupEntry{},
+		dedup:   newDedupSet(),
 		states:  map[string]*stateEntry{},
 	}
 }
@@ -237,8 +236,7 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	e := s.dedup[key]
-	return e != nil && e.expires.After(s.now()), nil
+	return s.dedup.seen(key, s.now().UnixNano()), nil
 }
 
 // Remember implements store.Store.
@@ -255,21 +253,7 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) err
 }
 
 func (s *Store) remember(key string, ttl time.Duration) {
-	exp := s.now().Add(ttl)
-	if e := s.dedup[key]; e != nil {
-		if exp.After(e.expires) {
-			e.expires = exp
-			heap.Fix(&s.dedupByExp, e.index)
-		}
-		return
-	}
-	e := &dedupEntry{key: key, expires: exp}
-	s.dedup[key] = e
-	heap.Push(&s.dedupByExp, e)
-	for len(s.dedup) > s.limits.MaxDedupKeys {
-		old := heap.Pop(&s.dedupByExp).(*dedupEntry)
-		delete(s.dedup, old.key)
-	}
+	s.dedup.remember(key, s.now().Add(ttl).UnixNano(), s.limits.MaxDedupKeys)
 }
 
 // ExpireDedup implements store.Store.
@@ -278,14 +262,7 @@ func (s *Store) ExpireDedup(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	now := s.now()
-	n := 0
-	for len(s.dedupByExp) > 0 && !s.dedupByExp[0].expires.After(now) {
-		old := heap.Pop(&s.dedupByExp).(*dedupEntry)
-		delete(s.dedup, old.key)
-		n++
-	}
-	return n, nil
+	return s.dedup.expire(s.now().UnixNano()), nil
 }
 
 // LoadState implements store.Store.
@@ -391,8 +368,8 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
-	s.pending, s.dead, s.dedup, s.states = nil, nil, nil, nil
-	s.dedupByExp, s.statesByAge = nil, nil
+	s.pending, s.dead, s.dedup, s.states = nil, nil, dedupSet{}, nil
+	s.statesByAge = nil
 	return nil
 }
 
@@ -427,34 +404,6 @@ func copyFailure(f store.Failure) store.Failure {
 		f.Graph = &g
 	}
 	return f
-}
-
-type dedupEntry struct {
-	key     string
-	expires time.Time
-	index   int
-}
-
-// dedupHeap orders dedup keys by expiry, soonest first.
-type dedupHeap []*dedupEntry
-
-func (h dedupHeap) Len() int           { return len(h) }
-func (h dedupHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
-func (h dedupHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *dedupHeap) Push(x any) {
-	e := x.(*dedupEntry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *dedupHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }
 
 type stateEntry struct {
