@@ -33,8 +33,8 @@ var graphCodes = map[int]bool{
 func (m *Metrics) ObserveGraphCall(c messenger.Call) {
 	endpoint := graphEndpoints.value(c.Endpoint)
 	outcome := graphOutcomes.value(c.Outcome)
-	m.graphRequests.WithLabelValues(endpoint, outcome, graphCode(c)).Inc()
-	m.graphDuration.WithLabelValues(endpoint).Observe(c.Duration.Seconds())
+	m.graphChild.get([3]string{endpoint, outcome, graphCode(c)}).Inc()
+	m.durationChild.get(endpoint).Observe(c.Duration.Seconds())
 	if c.Outcome == messenger.OutcomeRetry {
 		m.graphRetries.WithLabelValues(endpoint).Inc()
 	}

@@ -76,6 +76,15 @@ type Metrics struct {
 	ruleNames *boundedSet
 	targets   *boundedSet
 
+	// The children of the vectors counted for every event, found without
+	// the vectors' own lookups (see children).
+	webhookChild  *children[string, prometheus.Counter]
+	eventChild    *children[[2]string, prometheus.Counter]
+	ruleChild     *children[string, prometheus.Counter]
+	actionChild   *children[[2]string, prometheus.Counter]
+	graphChild    *children[[3]string, prometheus.Counter]
+	durationChild *children[string, prometheus.Observer]
+
 	queueMu      sync.Mutex
 	queueWatched bool
 	storeWatched bool
@@ -180,6 +189,12 @@ func New(o Options) *Metrics {
 		m.graphRequests, m.graphDuration, m.graphRetries,
 		m.reloads, m.lastReloadOK, m.lastReloadTime, m.rulesLoaded, m.rulesInfo,
 	)
+	m.webhookChild = newChildren(func(o string) prometheus.Counter { return m.webhookRequests.WithLabelValues(o) })
+	m.eventChild = newChildren(func(k [2]string) prometheus.Counter { return m.events.WithLabelValues(k[0], k[1]) })
+	m.ruleChild = newChildren(func(r string) prometheus.Counter { return m.ruleFires.WithLabelValues(r) })
+	m.actionChild = newChildren(func(k [2]string) prometheus.Counter { return m.actions.WithLabelValues(k[0], k[1]) })
+	m.graphChild = newChildren(func(k [3]string) prometheus.Counter { return m.graphRequests.WithLabelValues(k[0], k[1], k[2]) })
+	m.durationChild = newChildren(func(e string) prometheus.Observer { return m.graphDuration.WithLabelValues(e) })
 	m.initSeries()
 	return m
 }

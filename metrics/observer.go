@@ -8,7 +8,7 @@ var _ gateway.Observer = (*Metrics)(nil)
 
 // WebhookRequest counts one POST /webhook by outcome (gateway.Outcome...).
 func (m *Metrics) WebhookRequest(outcome string) {
-	m.webhookRequests.WithLabelValues(webhookOutcomes.value(outcome)).Inc()
+	m.webhookChild.get(webhookOutcomes.value(outcome)).Inc()
 }
 
 // Event counts one event of an accepted webhook by kind and channel.
@@ -17,7 +17,7 @@ func (m *Metrics) Event(kind string, standby bool) {
 	if standby {
 		ch = channelStandby
 	}
-	m.events.WithLabelValues(eventKinds.value(kind), ch).Inc()
+	m.eventChild.get([2]string{eventKinds.value(kind), ch}).Inc()
 }
 
 // DedupHit counts one redelivered event that was skipped.
@@ -25,12 +25,12 @@ func (m *Metrics) DedupHit() { m.dedupHits.Inc() }
 
 // RuleFired counts one firing of the named rule.
 func (m *Metrics) RuleFired(rule string) {
-	m.ruleFires.WithLabelValues(m.ruleNames.value(rule, true)).Inc()
+	m.ruleChild.get(m.ruleNames.value(rule, true)).Inc()
 }
 
 // Action counts one action run, by kind and outcome ("ok" or "error").
 func (m *Metrics) Action(kind, outcome string) {
-	m.actions.WithLabelValues(actionKinds.value(kind), actionOutcomes.value(outcome)).Inc()
+	m.actionChild.get([2]string{actionKinds.value(kind), actionOutcomes.value(outcome)}).Inc()
 }
 
 // Handover counts one move of thread control, by target and direction.
