@@ -52,6 +52,9 @@ type storedIncoming struct {
 }
 
 func encodeIncoming(in messenger.Incoming) ([]byte, error) {
+	if b, ok := appendPlainMessage(make([]byte, 0, 256), in); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(storedIncoming{Object: in.Object, PageID: in.PageID, Standby: in.Standby, Event: in.Event})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: encoding an event: %w", err)
