@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,14 +29,12 @@ func (e *eventLogger) enabled(level slog.Level) bool {
 }
 
 // record returns a record of a line at level, with the event's attributes,
-// whose source is the caller skip frames up (runtime.Callers' count).
-func (e *eventLogger) record(level slog.Level, msg string, skip int) slog.Record {
+// whose source is pc.
+func (e *eventLogger) record(level slog.Level, msg string, pc uintptr) slog.Record {
 	if e.sender == "" {
 		e.sender = e.g.senderTag(e.user)
 	}
-	var pcs [1]uintptr
-	runtime.Callers(skip, pcs[:])
-	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r := slog.NewRecord(time.Now(), level, msg, pc)
 	r.AddAttrs(slog.String("kind", e.kind), slog.Bool("standby", e.standby), slog.String("sender", e.sender))
 	return r
 }
@@ -46,18 +45,19 @@ func (e *eventLogger) log(level slog.Level, msg string, args []any) {
 	if !e.enabled(level) {
 		return
 	}
-	r := e.record(level, msg, 4) // Callers, record, log, Info: its caller
+	r := e.record(level, msg, callerPC(4)) // Callers, callerPC, log, Info: its caller
 	r.Add(args...)
 	_ = e.g.log.Handler().Handle(context.Background(), r)
 }
 
-// logAttrs writes a line with attrs, as slog.Logger.LogAttrs does. The
-// caller checks enabled first, so that a disabled line builds nothing.
-func (e *eventLogger) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
+// logAttrs writes a line with attrs whose source is pc, as
+// slog.Logger.LogAttrs does. The caller checks enabled first, so that a
+// disabled line builds nothing.
+func (e *eventLogger) logAttrs(level slog.Level, pc uintptr, msg string, attrs ...slog.Attr) {
 	if !e.enabled(level) {
 		return
 	}
-	r := e.record(level, msg, 3) // Callers, record, logAttrs: its caller
+	r := e.record(level, msg, pc)
 	r.AddAttrs(attrs...)
 	_ = e.g.log.Handler().Handle(context.Background(), r)
 }
@@ -73,3 +73,27 @@ func (e *eventLogger) Warn(msg string, args ...any) { e.log(slog.LevelWarn, msg,
 
 // Error logs at error level.
 func (e *eventLogger) Error(msg string, args ...any) { e.log(slog.LevelError, msg, args) }
+
+// callerPC returns the program counter skip frames up (runtime.Callers'
+// count), a line's source.
+func callerPC(skip int) uintptr {
+	var pcs [1]uintptr
+	runtime.Callers(skip, pcs[:])
+	return pcs[0]
+}
+
+// sitePC is the source of a line written from one place for every event,
+// looked up the first time: runtime.Callers walks the stack, which cost
+// the per-event line about 1% of the gateway's CPU under load.
+type sitePC struct{ pc atomic.Uintptr }
+
+// get returns the PC of its caller's caller (the logging site) the first
+// time, and the same value after.
+func (s *sitePC) get() uintptr {
+	if pc := s.pc.Load(); pc != 0 {
+		return pc
+	}
+	pc := callerPC(3) // Callers, callerPC, get: its caller
+	s.pc.Store(pc)
+	return pc
+}

@@ -452,6 +452,9 @@ func (h *handling) addRan(kind string) {
 	h.ran = append(h.ran, kind)
 }
 
+// handledSite is the source of the "event handled" line.
+var handledSite sitePC
+
 // logHandled writes the event's log line, once the rules ran. Nothing of
 // it is built when the line's level is disabled.
 func (h *handling) logHandled(outcome string) {
@@ -468,7 +471,7 @@ func (h *handling) logHandled(outcome string) {
 	if ran == nil {
 		ran = []string{}
 	}
-	h.log.logAttrs(slog.LevelInfo, "event handled",
+	h.log.logAttrs(slog.LevelInfo, handledSite.get(), "event handled",
 		slog.String("rule", strings.Join(h.fired, ",")),
 		slog.Any("actions", ran),
 		slog.String("outcome", outcome),
