@@ -3,6 +3,7 @@ package memstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -101,4 +102,34 @@ func BenchmarkDedupRemember(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		d.remember(keys[i%len(keys)], int64(i), 200000)
 	}
+}
+
+// TestDedupSetHoldsNoPointers guards what the set is for: the map's keys
+// and values and the heap's items hold no pointer, so the collector never
+// scans them however many keys are kept.
+func TestDedupSetHoldsNoPointers(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[keyHash](), reflect.TypeFor[int64](), reflect.TypeFor[dedupItem]()} {
+		if hasPointers(typ) {
+			t.Errorf("%s holds a pointer: the collector would scan every dedup key", typ)
+		}
+	}
+}
+
+func hasPointers(typ reflect.Type) bool {
+	switch typ.Kind() {
+	case reflect.Array:
+		return typ.Len() > 0 && hasPointers(typ.Elem())
+	case reflect.Struct:
+		for f := range typ.Fields() {
+			if hasPointers(f.Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	}
+	return true
 }
