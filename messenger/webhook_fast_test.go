@@ -2,8 +2,6 @@ package messenger
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,12 +31,7 @@ func checkFastAsStd(t *testing.T, body []byte) bool {
 // as encoding/json does, and that it decodes them itself: all but the one
 // with app_roles, which it leaves to encoding/json.
 func TestDecodeFastOnSamples(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
+	for _, name := range samples(t) {
 		t.Run(name, func(t *testing.T) {
 			body := readTestdata(t, name)
 			took := checkFastAsStd(t, body)
@@ -166,13 +159,8 @@ func TestDecodeFastKnowsEveryField(t *testing.T) {
 // FuzzDecodeFast checks that whatever the fast path decodes, encoding/json
 // decodes the same.
 func FuzzDecodeFast(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, name := range samples(f) {
+		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte(`{"entry":[{"id":"1","messaging":[{"message":{"text":"\ud800\u0041"}}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

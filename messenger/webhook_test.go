@@ -14,6 +14,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
 
+// samples returns the names of the webhook samples in testdata/.
+func samples(tb testing.TB) []string {
+	tb.Helper()
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no samples: %v", err)
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = filepath.Base(f)
+	}
+	return names
+}
+
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -324,12 +338,7 @@ func TestTimestampUnmarshal(t *testing.T) {
 // TestDecodeGolden dumps every decoded sample, so that any change to what a
 // body decodes to shows up in review. Run with -update to rewrite.
 func TestDecodeGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
+	for _, name := range samples(t) {
 		t.Run(name, func(t *testing.T) {
 			w, err := Decode(readTestdata(t, name))
 			if err != nil {
@@ -375,13 +384,8 @@ var knownKinds = map[EventKind]bool{
 }
 
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, name := range samples(f) {
+		f.Add(readTestdata(f, name))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w, err := Decode(body)
