@@ -664,13 +664,7 @@ func TestClientSendMessageAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items: counts do not hold")
 	}
-	c := NewClient(Options{
-		BaseURL:    "http://graph.invalid/v26.0",
-		Tokens:     StaticToken(testToken),
-		AppSecret:  []byte(testSecret),
-		HTTPClient: &http.Client{Transport: memoryTransport{body: `{"recipient_id":"2400000000000001","message_id":"m_1"}`}},
-		Now:        func() time.Time { return time.Unix(1_800_000_000, 0) },
-	})
+	c := memoryClient()
 	msg := &Message{Text: "[bot] hello"}
 	const budget = 20
 	allocs := testing.AllocsPerRun(100, func() {
